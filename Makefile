@@ -1,0 +1,149 @@
+# mtls - mutual TLS for C servers and proxies, over mbedTLS.
+#
+#   make                  build libmtls.a, libmtls.so and the tools into $(BUILD)
+#   make demo             the main job: a demo on a generated PKI
+#   make check            the test suite (installs what is missing first)
+#   make check-mbedtls36  the suite against mbedTLS 3.6 LTS (fetched locally)
+#   make check-asan       the suite under ASan + UBSan
+#   make check-valgrind   the suite under valgrind memcheck
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
+# BUILD=dir (default build), SANITIZE=1, CC.
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
+BUILD        ?= build
+CC           ?= cc
+
+# ---- mbedTLS: MBEDTLS_PREFIX, else pkg-config (3.x ships .pc), else default
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+ifdef MBEDTLS_PREFIX
+MBEDTLS_CFLAGS := -I$(MBEDTLS_PREFIX)/include
+MBEDTLS_LIBDIRS := $(wildcard $(MBEDTLS_PREFIX)/lib/$(MULTIARCH) $(MBEDTLS_PREFIX)/lib)
+MBEDTLS_LIBS := $(foreach d,$(MBEDTLS_LIBDIRS),-L$(d) -Wl,-rpath,$(abspath $(d))) \
+                -lmbedtls -lmbedx509 -lmbedcrypto
+else ifeq ($(shell pkg-config --exists mbedtls 2>/dev/null && echo y),y)
+MBEDTLS_CFLAGS := $(shell pkg-config --cflags mbedtls)
+MBEDTLS_LIBS := $(shell pkg-config --libs mbedtls mbedx509 mbedcrypto)
+else
+MBEDTLS_CFLAGS :=
+MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla
+CSTD    := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE
+OPT     ?= -O2 -g
+ifeq ($(SANITIZE),1)
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+           -fno-sanitize-recover=all
+LDSAN   := -fsanitize=address,undefined
+endif
+CFLAGS_ALL := $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) $(CFLAGS)
+LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DMTLS_BUILDING -Ilib
+LDLIBS_ALL := $(MBEDTLS_LIBS) -lpthread $(LDSAN) $(LDFLAGS)
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+STATIC  := $(BUILD)/libmtls.a
+SONAME  := libmtls.so.$(SOVERSION)
+SHARED  := $(BUILD)/libmtls.so.$(VERSION)
+TOOLS   := $(BUILD)/mtls-check
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ilib -Itests \
+               $(MBEDTLS_CFLAGS) $(CFLAGS)
+
+.PHONY: all lib tools demo check check-mbedtls36 check-asan check-valgrind \
+        install uninstall deps clean tests
+all: lib tools
+
+lib: $(STATIC) $(BUILD)/libmtls.so
+
+$(BUILD)/lib/%.o: lib/%.c lib/*.h include/mtls.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ \
+	    $(LDLIBS_ALL)
+
+$(BUILD)/libmtls.so: $(SHARED)
+	ln -sf libmtls.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+tools: $(TOOLS)
+
+$(BUILD)/mtls-check: tools/mtls-check.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+# ---- tests ----------------------------------------------------------------
+$(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS_ALL)
+
+tests: $(TEST_BIN) $(TOOLS)
+
+deps:
+	@scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run.sh $(BUILD)
+
+MBEDTLS36 := $(CURDIR)/.deps/mbedtls-3.6
+check-mbedtls36: deps
+	@scripts/mbedtls36.sh $(MBEDTLS36)
+	@$(MAKE) --no-print-directory BUILD=build/mbedtls36 \
+	    MBEDTLS_PREFIX=$(MBEDTLS36)/usr tests
+	@tests/run.sh build/mbedtls36
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 tests
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
+
+check-valgrind: deps
+	@$(MAKE) --no-print-directory tests
+	@MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect" tests/run.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
+
+# ---- install --------------------------------------------------------------
+$(BUILD)/mtls.pc: pkgconfig/mtls.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|g' \
+	    -e 's|@MBEDTLS_CFLAGS@|$(MBEDTLS_CFLAGS)|g' $< > $@
+
+install: all $(BUILD)/mtls.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 0644 include/mtls.h $(DESTDIR)$(INCLUDEDIR)/mtls.h
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmtls.a
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmtls.so.$(VERSION)
+	ln -sf libmtls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
+	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check
+
+clean:
+	rm -rf build

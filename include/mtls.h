@@ -1,0 +1,260 @@
+/*
+ * mtls.h - mutual TLS for C servers and proxies, over mbedTLS.
+ *
+ * CONVENTIONS
+ *   - Objects are opaque handles: mtls_ctx (a configuration: one per host on
+ *     the server side, one per upstream on the client side) and, from the
+ *     connections part of the API, mtls_conn (one TLS connection).
+ *   - Functions returning int return 0 on success or a negative MTLS_ERR_*
+ *     code.  Constructors return NULL, and only when out of memory.
+ *   - Error codes are banded by category (see mtls_err_category()), so a
+ *     caller can decide what to do without parsing text.  The detail of the
+ *     last failure on an object (naming the file and the reason, never key
+ *     bytes) is returned by mtls_ctx_error().
+ *   - A call that fails leaves its object exactly as it was before the call.
+ *   - Setters copy their input: paths, buffers and strings may be freed by the
+ *     caller as soon as the call returns.
+ *   - Every *_free() accepts NULL and does nothing.
+ *   - Strings returned by the library are owned by the object they came from
+ *     and stay valid until the next call that changes that object, or its
+ *     free, unless a function says otherwise.
+ *   - Secure by default: peers are verified and, on the client side, the
+ *     upstream's name is checked.  Anything that weakens this is a function
+ *     with "insecure" in its name and it logs a warning.
+ *   - The library never prints.  Messages go to the callback set with
+ *     mtls_set_log_callback(); private keys and passphrases never appear in
+ *     them, and are wiped from memory after parsing.
+ *
+ * THREAD SAFETY
+ *   - Configuring a context (mtls_load_*, mtls_set_*, mtls_ctx_set_*) must not
+ *     race with other configuration calls on the same context.
+ *   - Once configured, a context may be used from many threads at once.
+ *   - Distinct contexts are independent.
+ *   - mtls_set_log_callback() may be called at any time; the callback itself
+ *     may be called from any thread that uses the library and must be
+ *     thread-safe.
+ */
+#ifndef MTLS_H
+#define MTLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MTLS_VERSION_MAJOR 0
+#define MTLS_VERSION_MINOR 1
+#define MTLS_VERSION_PATCH 0
+#define MTLS_VERSION_STRING "0.1.0"
+
+#if defined(MTLS_BUILDING) && defined(__GNUC__)
+#define MTLS_API __attribute__((visibility("default")))
+#else
+#define MTLS_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Not errors: the operation must be called again, the same way, once the
+ * socket is readable (MTLS_WANT_READ) or writable (MTLS_WANT_WRITE). */
+#define MTLS_WANT_READ (-2)
+#define MTLS_WANT_WRITE (-3)
+
+/* Categories of MTLS_ERR_* codes: err / 100 * -1 gives the band. */
+typedef enum {
+	MTLS_CAT_NONE = 0,       /* 0, or a WANT_* value */
+	MTLS_CAT_USAGE = 1,      /* the caller's mistake: NULL, wrong role */
+	MTLS_CAT_FILE = 2,       /* a file could not be read */
+	MTLS_CAT_CREDENTIAL = 3, /* a certificate, key, CA or CRL is unusable */
+	MTLS_CAT_PEER = 4,       /* the peer failed verification */
+	MTLS_CAT_TLS = 5,        /* I/O, protocol, alerts */
+	MTLS_CAT_INTERNAL = 6    /* out of memory, RNG, library bug */
+} mtls_err_cat;
+
+enum {
+	/* usage */
+	MTLS_ERR_INVALID_ARG = -101,  /* NULL or out-of-range argument */
+	MTLS_ERR_WRONG_ROLE = -102,   /* call does not apply to this role */
+	MTLS_ERR_UNSUPPORTED = -103,  /* not available in this mbedTLS build */
+	MTLS_ERR_NOT_CONFIGURED = -104, /* context lacks what the call needs */
+	/* file */
+	MTLS_ERR_FILE_NOT_FOUND = -201,
+	MTLS_ERR_FILE_ACCESS = -202,  /* permission denied */
+	MTLS_ERR_FILE_NOT_REGULAR = -203, /* a directory or device */
+	MTLS_ERR_FILE_EMPTY = -204,
+	MTLS_ERR_FILE_TOO_LARGE = -205, /* over MTLS_MAX_FILE_SIZE */
+	MTLS_ERR_FILE_READ = -206,    /* other I/O error */
+	/* credential */
+	MTLS_ERR_CERT_PARSE = -301,   /* not a certificate (garbage, truncated) */
+	MTLS_ERR_KEY_PARSE = -302,    /* not a private key */
+	MTLS_ERR_KEY_PASSWORD_REQUIRED = -303, /* key is encrypted, no password */
+	MTLS_ERR_KEY_PASSWORD = -304, /* wrong password */
+	MTLS_ERR_KEY_MISMATCH = -305, /* key does not match the certificate */
+	MTLS_ERR_KEY_TYPE = -306,     /* unsupported key type or curve */
+	MTLS_ERR_CERT_EXPIRED = -307,
+	MTLS_ERR_CERT_NOT_YET_VALID = -308,
+	MTLS_ERR_CERT_EKU = -309,     /* extended key usage forbids the role */
+	MTLS_ERR_CHAIN_ORDER = -310,  /* leaf not first, or issuer link broken */
+	MTLS_ERR_NO_CERTS = -311,     /* a CA source holds no certificate */
+	MTLS_ERR_CRL_PARSE = -312,
+	MTLS_ERR_NO_SYSTEM_CA = -313, /* no OS trust store found */
+	/* peer verification (connections) */
+	MTLS_ERR_PEER_NO_CERT = -401,
+	MTLS_ERR_PEER_UNTRUSTED = -402, /* unknown CA or bad chain */
+	MTLS_ERR_PEER_EXPIRED = -403,
+	MTLS_ERR_PEER_NOT_YET_VALID = -404,
+	MTLS_ERR_PEER_REVOKED = -405,
+	MTLS_ERR_PEER_EKU = -406,
+	MTLS_ERR_PEER_NAME = -407,    /* certificate not valid for the name */
+	MTLS_ERR_PEER_POLICY = -408,  /* identity not on the allow list */
+	MTLS_ERR_PEER_NOT_VERIFIED = -409, /* other verification failure */
+	/* TLS and I/O (connections) */
+	MTLS_ERR_IO = -501,           /* socket error (errno kept) */
+	MTLS_ERR_CLOSED = -502,       /* peer closed without close_notify */
+	MTLS_ERR_ALERT = -503,        /* peer sent a fatal alert */
+	MTLS_ERR_HANDSHAKE = -504,    /* protocol failure in the handshake */
+	MTLS_ERR_STATE = -505,        /* call out of order (e.g. before handshake) */
+	/* internal */
+	MTLS_ERR_NO_MEMORY = -601,
+	MTLS_ERR_RNG = -602,
+	MTLS_ERR_INTERNAL = -603
+};
+
+/* Files read by the library are refused above this size. */
+#define MTLS_MAX_FILE_SIZE (4u * 1024u * 1024u)
+
+/* A short static description of an error code ("certificate expired").
+ * Never NULL; unknown codes give "unknown error". */
+MTLS_API const char *mtls_strerror(int err);
+
+/* The category of an error code. */
+MTLS_API mtls_err_cat mtls_err_category(int err);
+
+/* Version of the mbedTLS library in use, e.g. "3.6.6". Static string. */
+MTLS_API const char *mtls_mbedtls_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+/* ------------------------------------------------------------------------ */
+
+enum { MTLS_LOG_ERROR, MTLS_LOG_WARN, MTLS_LOG_INFO, MTLS_LOG_DEBUG };
+
+/* msg is a single line without trailing newline, valid during the call. */
+typedef void (*mtls_log_fn)(void *user, int level, const char *msg);
+
+/* Process-wide.  fn NULL turns logging off (the default).  Messages about a
+ * named context carry "name=<name>".  May be called at any time; a message
+ * being delivered concurrently may still go to the previous callback. */
+MTLS_API void mtls_set_log_callback(mtls_log_fn fn, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Contexts                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mtls_ctx mtls_ctx; /* opaque */
+
+typedef enum { MTLS_ROLE_CLIENT, MTLS_ROLE_SERVER } mtls_role;
+
+/* A new, empty context.  MTLS_ROLE_CLIENT: outbound, one context per
+ * upstream.  MTLS_ROLE_SERVER: inbound, one context per host.
+ * NULL only when out of memory (or role is not a mtls_role).  Free with
+ * mtls_ctx_free(). */
+MTLS_API mtls_ctx *mtls_ctx_new(mtls_role role);
+
+/* Frees the context and wipes its key material.  NULL is a no-op. */
+MTLS_API void mtls_ctx_free(mtls_ctx *ctx);
+
+MTLS_API mtls_role mtls_ctx_role(const mtls_ctx *ctx);
+
+/* The detail of the last failure on this context, e.g.
+ * "client.pem: certificate expired on 2026-01-01 00:00:00 UTC", or NULL
+ * when the last configuration call succeeded.  Owned by the context. */
+MTLS_API const char *mtls_ctx_error(const mtls_ctx *ctx);
+
+/* A label (host or upstream name) carried by every log message about this
+ * context.  Copied; at most 127 bytes.  NULL clears it. */
+MTLS_API int mtls_ctx_set_name(mtls_ctx *ctx, const char *name);
+
+/* Warn through the log callback when the own certificate expires within
+ * `days` days (default 30; 0 disables the warning).  Applies to the next
+ * load. */
+MTLS_API int mtls_ctx_set_expiry_warning(mtls_ctx *ctx, unsigned days);
+
+/* Passphrase for encrypted private keys loaded afterwards.  The context
+ * keeps a copy (a reload needs it) which is wiped when replaced or when the
+ * context is freed; NULL wipes it. */
+MTLS_API int mtls_ctx_set_key_password(mtls_ctx *ctx, const char *password);
+
+/* ------------------------------------------------------------------------ */
+/* Credentials                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The certificate chain (leaf first, then intermediates; PEM or DER) and
+ * private key (PEM or DER; PKCS#8, PKCS#1 RSA or SEC1 EC; encrypted PEM or
+ * PKCS#8 with the password set by mtls_ctx_set_key_password()) this client
+ * context presents.  key_path NULL, or equal to cert_path, reads the key from
+ * the certificate file.  Validated once, here: the key matches the leaf, the
+ * leaf is within its validity period (a warning when it expires within the
+ * threshold), its extended key usage allows clientAuth, the chain is in
+ * order.  A key file readable by group or others gives a warning.
+ * MTLS_ERR_WRONG_ROLE on a server context.  On failure the context keeps
+ * its previous pair. */
+MTLS_API int mtls_load_client_pair(mtls_ctx *ctx, const char *cert_path,
+                                   const char *key_path);
+
+/* As mtls_load_client_pair(), for a server context, checking serverAuth. */
+MTLS_API int mtls_load_server_pair(mtls_ctx *ctx, const char *cert_path,
+                                   const char *key_path);
+
+/* As the two above, from memory (PEM or DER).  key NULL: the key is in the
+ * certificate buffer.  Messages name the source "<memory>".  Buffers need
+ * not be NUL-terminated; the library wipes its own copy of the key. */
+MTLS_API int mtls_load_client_pair_mem(mtls_ctx *ctx, const void *cert,
+                                       size_t cert_len, const void *key,
+                                       size_t key_len);
+MTLS_API int mtls_load_server_pair_mem(mtls_ctx *ctx, const void *cert,
+                                       size_t cert_len, const void *key,
+                                       size_t key_len);
+
+/* Trust anchors.  `ca` is a PEM (or DER) bundle file, a directory of such
+ * files, or "system" for the OS trust store (SSL_CERT_FILE / SSL_CERT_DIR,
+ * then the usual Debian, Fedora, Alpine, SUSE and macOS-like locations).
+ * Server role: the CAs allowed to issue client certificates.  Client role:
+ * the CAs that verify the upstream; a client context that never calls this
+ * uses "system".  A source that yields no certificate is an error
+ * (MTLS_ERR_NO_CERTS); certificates in a system store that mbedTLS cannot
+ * parse are skipped with a debug message. */
+MTLS_API int mtls_set_trusted_ca(mtls_ctx *ctx, const char *ca);
+MTLS_API int mtls_set_trusted_ca_mem(mtls_ctx *ctx, const void *pem,
+                                     size_t len);
+
+/* Certificate revocation lists (PEM or DER file; memory), checked against
+ * the peer's chain.  Replaces any CRL set before. */
+MTLS_API int mtls_set_crl(mtls_ctx *ctx, const char *path);
+MTLS_API int mtls_set_crl_mem(mtls_ctx *ctx, const void *data, size_t len);
+
+/* Facts about the context's own leaf certificate, for a person or a
+ * metric.  Strings are NUL-terminated and truncated to fit. */
+typedef struct mtls_cert_info {
+	char subject[256];   /* "CN=gateway, O=Example" */
+	char issuer[256];
+	char serial[128];    /* hex, colon separated */
+	time_t not_before;   /* UTC */
+	time_t not_after;    /* UTC */
+	long days_left;      /* whole days until not_after; negative if past */
+	int chain_len;       /* certificates sent: leaf + intermediates */
+	char key_type[32];   /* "EC P-256", "RSA 2048" */
+} mtls_cert_info;
+
+/* Fills *info from the loaded pair; MTLS_ERR_NOT_CONFIGURED if none. */
+MTLS_API int mtls_ctx_cert_info(const mtls_ctx *ctx, mtls_cert_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MTLS_H */

@@ -1,0 +1,51 @@
+/*
+ * compat.h - the one place that knows which mbedTLS we build against.
+ * 2.28 LTS (TLS 1.2) and 3.6 LTS (TLS 1.2 + 1.3) are supported; every
+ * difference between them is hidden behind the mtls__ functions below.
+ */
+#ifndef MTLS_COMPAT_H
+#define MTLS_COMPAT_H
+
+#include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <mbedtls/build_info.h>
+#else
+#include <mbedtls/config.h>
+#endif
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#include <mbedtls/ecp.h>
+
+#if MBEDTLS_VERSION_NUMBER < 0x02100000
+#error "mtls needs mbedTLS 2.16 or newer (2.28 or 3.6 LTS recommended)"
+#endif
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+#define MTLS_HAVE_TLS13 1
+#else
+#define MTLS_HAVE_TLS13 0
+#endif
+
+/* Process-wide setup (PSA crypto on 3.x, the shared DRBG); idempotent and
+ * thread-safe.  Returns 0 or MTLS_ERR_RNG. */
+int mtls__global_init(void);
+
+/* The process-wide DRBG (thread-safe through mbedTLS's own mutex). */
+int mtls__rng(void *p_rng, unsigned char *out, size_t len);
+void *mtls__rng_ctx(void);
+
+int mtls__pk_parse_key(mbedtls_pk_context *pk, const unsigned char *key,
+                       size_t keylen, const char *pwd);
+int mtls__pk_check_pair(const mbedtls_pk_context *pub,
+                        const mbedtls_pk_context *prv);
+/* The curve of an EC key, MBEDTLS_ECP_DP_NONE for other keys. */
+mbedtls_ecp_group_id mtls__pk_ec_group(const mbedtls_pk_context *pk);
+int mtls__crt_is_ca(const mbedtls_x509_crt *crt);
+int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * internal.h - private declarations shared by libmtls's modules.
+ * Nothing here is part of the public API; every symbol is hidden.
+ */
+#ifndef MTLS_INTERNAL_H
+#define MTLS_INTERNAL_H
+
+#include "mtls.h"
+#include "compat.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <time.h>
+
+#define MTLS_ERRBUF 512
+#define MTLS_NAME_MAX 128
+
+/* ---- error.c: formatted failure detail ---------------------------------- */
+
+/* An error buffer: the detail of the first failure reported into it. */
+typedef struct mtls_err {
+	int code;
+	char msg[MTLS_ERRBUF];
+} mtls_err;
+
+/* Records code and message in *e (unless a message is already there, which
+ * is more specific) and returns code. */
+int mtls__fail(mtls_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "reason" text for an mbedTLS error code, without key material. */
+void mtls__mbedtls_reason(int mbed_ret, char *buf, size_t len);
+
+/* ---- log.c -------------------------------------------------------------- */
+
+/* Delivers one message; `name` (may be NULL or "") is added as name=... */
+void mtls__log(int level, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int mtls__log_enabled(void);
+
+/* ---- file.c: bounded reads, secrets ------------------------------------- */
+
+/* A buffer read from a file or copied from memory, NUL-terminated (the
+ * terminator is not counted in len; mbedTLS PEM parsing wants len + 1). */
+typedef struct mtls_buf {
+	unsigned char *data;
+	size_t len;
+	int secret; /* wipe on free */
+} mtls_buf;
+
+/* Reads a whole regular file of at most MTLS_MAX_FILE_SIZE bytes. */
+int mtls__read_file(const char *path, int secret, mtls_buf *out, mtls_err *e);
+/* Copies memory into a NUL-terminated buffer. */
+int mtls__copy_mem(const void *p, size_t len, int secret, mtls_buf *out,
+                   mtls_err *e);
+void mtls__buf_free(mtls_buf *b);
+/* The basename of a path, for messages ("<memory>" for NULL). */
+const char *mtls__display(const char *path);
+/* strdup that returns NULL for NULL. */
+char *mtls__strdup(const char *s);
+/* Frees a string after wiping it. */
+void mtls__free_secret_str(char *s);
+/* Mode bits of a key file readable by group or others, or 0. */
+unsigned mtls__key_file_exposed(const char *path);
+
+/* ---- certutil.c: formatting certificates -------------------------------- */
+
+time_t mtls__x509_time(const mbedtls_x509_time *t);
+/* "2026-01-01 00:00:00 UTC" */
+void mtls__fmt_time(time_t t, char *buf, size_t len);
+void mtls__fmt_dn(const mbedtls_x509_name *dn, char *buf, size_t len);
+void mtls__fmt_serial(const mbedtls_x509_buf *serial, char *buf, size_t len);
+void mtls__fmt_key_type(const mbedtls_pk_context *pk, char *buf, size_t len);
+/* Whole days from now until t (floor), negative when past. */
+long mtls__days_until(time_t t, time_t now);
+
+/* ---- cred.c: a validated certificate chain and key ---------------------- */
+
+/* Immutable once built; shared by reference. */
+typedef struct mtls_cred {
+	atomic_int refs;
+	mbedtls_x509_crt chain; /* leaf first, then intermediates */
+	mbedtls_pk_context key;
+	mtls_cert_info info;
+} mtls_cred;
+
+/* Where a pair comes from: paths, or memory buffers. */
+typedef struct mtls_pair_src {
+	const char *cert_path;
+	const char *key_path; /* NULL: in the cert file */
+	const void *cert_mem;
+	size_t cert_len;
+	const void *key_mem; /* NULL: in the cert buffer */
+	size_t key_len;
+} mtls_pair_src;
+
+typedef struct mtls_cred_opts {
+	mtls_role role;             /* decides the EKU checked */
+	const char *password;       /* may be NULL */
+	unsigned warn_days;         /* expiry warning threshold */
+	const char *log_name;       /* context name for messages */
+	time_t now;
+} mtls_cred_opts;
+
+int mtls__cred_load(const mtls_pair_src *src, const mtls_cred_opts *o,
+                    mtls_cred **out, mtls_err *e);
+mtls_cred *mtls__cred_ref(mtls_cred *c);
+void mtls__cred_unref(mtls_cred *c);
+
+/* ---- trust.c: trust anchors and CRLs ------------------------------------ */
+
+typedef struct mtls_trust {
+	atomic_int refs;
+	mbedtls_x509_crt ca;
+	int count;
+	char *source; /* "system", a path, or "<memory>" */
+} mtls_trust;
+
+typedef struct mtls_crl {
+	atomic_int refs;
+	mbedtls_x509_crl crl;
+	char *source;
+} mtls_crl;
+
+int mtls__trust_load(const char *ca, const void *mem, size_t len,
+                     const char *log_name, mtls_trust **out, mtls_err *e);
+mtls_trust *mtls__trust_ref(mtls_trust *t);
+void mtls__trust_unref(mtls_trust *t);
+
+int mtls__crl_load(const char *path, const void *mem, size_t len,
+                   const char *log_name, mtls_crl **out, mtls_err *e);
+mtls_crl *mtls__crl_ref(mtls_crl *c);
+void mtls__crl_unref(mtls_crl *c);
+
+/* ---- ctx.c -------------------------------------------------------------- */
+
+struct mtls_ctx {
+	mtls_role role;
+	char name[MTLS_NAME_MAX];
+	mtls_err err;      /* last failure; err.code == 0 when none */
+	unsigned warn_days;
+	char *password;    /* wiped on replace/free */
+
+	/* sources, kept for reload */
+	char *cert_path, *key_path;
+	char *ca_source, *crl_path;
+
+	/* parsed material, each immutable and shared by reference */
+	mtls_cred *cred;
+	mtls_trust *trust;
+	mtls_crl *crl;
+};
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the suite for one build directory: every compiled cmocka program
+# ($BUILD/tests/test_*) and every shell test (tests/test_*.sh), against a
+# test PKI generated at run time.  Prints "N passed, N failed" last.
+#   MTLS_TEST_WRAPPER  prefix for C test programs (e.g. valgrind ...)
+#   MTLS_TEST_ONLY     run only tests whose name contains this string
+set -uo pipefail
+build=${1:?usage: tests/run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$build" && pwd)
+pki="$build/pki"
+
+# A fresh PKI per run: validity windows (expiring in 10 days, ...) are
+# relative to now.
+rm -rf "$pki"
+"$here/pki.sh" "$pki" || { echo "tests/pki.sh failed"; exit 1; }
+export MTLS_TEST_PKI="$pki" MTLS_TEST_BUILD="$build"
+
+pass=0 fail=0 failed=()
+run_one() {
+	local name=$1; shift
+	case "$name" in *"${MTLS_TEST_ONLY:-}"*) ;; *) return ;; esac
+	echo "=== $name"
+	if "$@"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1)); failed+=("$name")
+	fi
+}
+
+for t in "$build"/tests/test_*; do
+	[ -x "$t" ] || continue
+	# shellcheck disable=SC2086
+	run_one "$(basename "$t")" ${MTLS_TEST_WRAPPER:-} "$t"
+done
+for t in "$here"/test_*.sh; do
+	[ -e "$t" ] || continue
+	run_one "$(basename "$t")" bash "$t" "$build"
+done
+
+echo
+[ "$fail" -eq 0 ] || echo "failed: ${failed[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
