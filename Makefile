@@ -54,15 +54,16 @@ STATIC  := $(BUILD)/libmtls.a
 SONAME  := libmtls.so.$(SOVERSION)
 SHARED  := $(BUILD)/libmtls.so.$(VERSION)
 TOOLS   := $(BUILD)/mtls-check
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ilib -Itests \
                $(MBEDTLS_CFLAGS) $(CFLAGS)
 
-.PHONY: all lib tools demo check check-mbedtls36 check-asan check-valgrind \
+.PHONY: all lib tools examples demo check check-mbedtls36 check-asan check-valgrind \
         install uninstall deps clean tests
-all: lib tools
+all: lib tools examples
 
 lib: $(STATIC) $(BUILD)/libmtls.so
 
@@ -88,12 +89,20 @@ $(BUILD)/mtls-check: tools/mtls-check.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(STATIC) $(LDLIBS_ALL)
 
+examples: $(EXAMPLES)
+
+# Examples build against the public header only, as a user's program would.
+$(BUILD)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) -o $@ $< \
+	    $(STATIC) $(LDLIBS_ALL)
+
 # ---- tests ----------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS_ALL)
 
-tests: $(TEST_BIN) $(TOOLS)
+tests: $(TEST_BIN) $(TOOLS) $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh

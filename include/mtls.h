@@ -254,6 +254,195 @@ typedef struct mtls_cert_info {
 /* Fills *info from the loaded pair; MTLS_ERR_NOT_CONFIGURED if none. */
 MTLS_API int mtls_ctx_cert_info(const mtls_ctx *ctx, mtls_cert_info *info);
 
+
+/* ------------------------------------------------------------------------ */
+/* Connection settings on a context                                          */
+/* ------------------------------------------------------------------------ */
+
+/* How a server context treats client certificates. */
+typedef enum {
+	MTLS_VERIFY_REQUIRE,  /* no valid certificate: refused in the handshake */
+	MTLS_VERIFY_OPTIONAL, /* handshake succeeds; mtls_verify_peer() tells */
+	MTLS_VERIFY_NONE      /* no certificate is asked for */
+} mtls_verify_mode;
+
+/* Server role only.  The default is MTLS_VERIFY_REQUIRE once a client CA
+ * is set (mtls_set_trusted_ca), MTLS_VERIFY_NONE before.  REQUIRE or
+ * OPTIONAL without a CA fails when the first connection is made.  Client
+ * contexts always verify the upstream (see mtls_ctx_insecure_skip_verify). */
+MTLS_API int mtls_ctx_set_verify(mtls_ctx *ctx, mtls_verify_mode mode);
+
+/* Client role, development only: accept any upstream certificate, of any
+ * issuer, for any name.  Logs a warning now and on every connection. */
+MTLS_API int mtls_ctx_insecure_skip_verify(mtls_ctx *ctx);
+
+/* Client role: the name sent as SNI and checked against the upstream's
+ * certificate, overriding the server_name given to mtls_conn_new() (for
+ * upstreams whose certificate names differ from their address).  An IP
+ * address is checked against the certificate's IP SANs and sent as no SNI.
+ * NULL clears it. */
+MTLS_API int mtls_ctx_set_server_name(mtls_ctx *ctx, const char *name);
+
+#define MTLS_TLS1_2 0x0303
+#define MTLS_TLS1_3 0x0304
+/* Protocol version bounds (default: TLS 1.2 to the newest the build has).
+ * MTLS_ERR_UNSUPPORTED for TLS 1.3 on an mbedTLS build without it
+ * (mbedTLS 2.28). */
+MTLS_API int mtls_ctx_set_tls_versions(mtls_ctx *ctx, int min, int max);
+
+/* ALPN protocols, comma separated, most preferred first ("h2,http/1.1");
+ * NULL or "" clears the list. */
+MTLS_API int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols);
+
+/* Session resumption, on by default: server contexts issue session
+ * tickets (AES-GCM keys rotated every 12 hours, tickets valid as long) and
+ * keep a session-ID cache; client contexts re-offer the last session of
+ * this upstream (TLS 1.2 session ID or ticket, TLS 1.3 ticket).  0 turns it
+ * off; applies to connections made afterwards. */
+MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
+
+/* Makes ctx use the trust anchors and CRL already parsed by `from`, shared
+ * by reference (10,000 upstreams need not parse the same bundle 10,000
+ * times).  Both contexts must have the same role. */
+MTLS_API int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from);
+
+/* Identity allow list, enforced inside the handshake: when any entry is
+ * set, a peer certificate whose leaf matches none is refused with an alert
+ * (with MTLS_VERIFY_OPTIONAL the handshake completes and mtls_verify_peer()
+ * reports MTLS_ERR_PEER_POLICY).  Entries accumulate; value is copied. */
+typedef enum {
+	MTLS_ALLOW_URI,        /* exact URI SAN, e.g. a SPIFFE ID */
+	MTLS_ALLOW_URI_PREFIX, /* URI SAN prefix: "spiffe://example.org/" */
+	MTLS_ALLOW_DNS,        /* exact DNS SAN (case-insensitive) */
+	MTLS_ALLOW_CN,         /* exact subject CN */
+	MTLS_ALLOW_OU,         /* exact subject OU (any of them) */
+	MTLS_ALLOW_SPKI_SHA256 /* public-key pin: hex SHA-256 of the SPKI */
+} mtls_allow_kind;
+MTLS_API int mtls_ctx_allow_peer(mtls_ctx *ctx, mtls_allow_kind kind,
+                                 const char *value);
+
+/* Per-host contexts on one listener, chosen by SNI.  `listener` is a server
+ * context whose own pair and settings serve as the default host; `host` is
+ * another server context serving `name`: an exact name ("admin.example.com")
+ * or a wildcard for one label ("*.example.com").  Exact names win over
+ * wildcards.  The listener holds a reference to host: mtls_ctx_free(host)
+ * may be called at once.  Hosts are added before the listener serves;
+ * each host may be reloaded at any time.  Lookup is a hash, not a scan. */
+MTLS_API int mtls_ctx_add_host(mtls_ctx *listener, const char *name,
+                               mtls_ctx *host);
+
+/* What a listener does with an SNI name no host matches (connections
+ * without SNI always get the default host). */
+typedef enum { MTLS_SNI_DEFAULT, MTLS_SNI_REFUSE } mtls_sni_policy;
+MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
+                                       mtls_sni_policy policy);
+
+/* Re-reads every file the context was loaded from (pair, CAs, CRL),
+ * validates all of it, then swaps it in at once: new handshakes use the new
+ * material, connections in flight keep what they started with.  If any
+ * file fails, nothing changes and the error says why.  Safe while other
+ * threads make connections from this context. */
+MTLS_API int mtls_ctx_reload(mtls_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mtls_conn mtls_conn; /* opaque, one per TLS connection */
+
+/* A TLS connection over a connected socket.  The fd stays the caller's:
+ * never closed by the library; blocking or non-blocking.  server_name
+ * (client role): the upstream's name for SNI and certificate checks,
+ * unless the context overrides it; a client with neither fails its
+ * handshake with MTLS_ERR_NOT_CONFIGURED.  Ignored by servers.
+ * The connection holds a reference to the context's current material: the
+ * context may be reloaded, or freed, while it lives.  NULL only when out of
+ * memory.  A configuration problem (e.g. a server context without a pair)
+ * is reported by the first mtls_handshake(). */
+MTLS_API mtls_conn *mtls_conn_new(mtls_ctx *ctx, int fd,
+                                  const char *server_name);
+
+/* Caller-supplied I/O, for event loops.  send returns the bytes taken
+ * (> 0), recv the bytes read (> 0) or 0 at end of stream; both return
+ * MTLS_WANT_WRITE / MTLS_WANT_READ when they would block, any other
+ * negative value on error. */
+typedef ssize_t (*mtls_send_fn)(void *user, const void *buf, size_t len);
+typedef ssize_t (*mtls_recv_fn)(void *user, void *buf, size_t len);
+MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
+                                     mtls_recv_fn recv_fn, void *user,
+                                     const char *server_name);
+
+/* Runs the handshake: 0 when done, MTLS_WANT_READ / MTLS_WANT_WRITE to be
+ * called again the same way once the socket is ready, or a negative
+ * MTLS_ERR_* (peer refused: MTLS_ERR_PEER_*; the detail in
+ * mtls_conn_error()).  mtls_read/mtls_write run it implicitly. */
+MTLS_API int mtls_handshake(mtls_conn *conn);
+
+/* Up to len bytes of application data: > 0 bytes read, 0 when the peer
+ * closed cleanly (close_notify), MTLS_WANT_READ / MTLS_WANT_WRITE, or
+ * < 0 (MTLS_ERR_CLOSED when the peer closed without close_notify). */
+MTLS_API ssize_t mtls_read(mtls_conn *conn, void *buf, size_t len);
+
+/* Writes up to len bytes: > 0 bytes written (possibly fewer than len),
+ * MTLS_WANT_READ / MTLS_WANT_WRITE (call again with the same arguments),
+ * or < 0. */
+MTLS_API ssize_t mtls_write(mtls_conn *conn, const void *buf, size_t len);
+
+/* Sends close_notify: 0, MTLS_WANT_*, or < 0.  The fd stays open. */
+MTLS_API int mtls_close(mtls_conn *conn);
+
+/* Frees the connection (no close_notify; call mtls_close first for one).
+ * NULL is a no-op. */
+MTLS_API void mtls_conn_free(mtls_conn *conn);
+
+/* The detail of the connection's last failure, or NULL.  Owned by conn. */
+MTLS_API const char *mtls_conn_error(const mtls_conn *conn);
+
+/* The OS errno behind the last MTLS_ERR_IO, or 0. */
+MTLS_API int mtls_conn_errno(const mtls_conn *conn);
+
+/* After the handshake: "TLSv1.2"/"TLSv1.3", the cipher suite name, the
+ * negotiated ALPN protocol (NULL if none), the SNI name the client sent
+ * (server role; NULL if none), and whether the session was resumed.
+ * Strings are owned by the library and live as long as conn. */
+MTLS_API const char *mtls_conn_version(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_cipher(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_alpn(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_sni(const mtls_conn *conn);
+MTLS_API int mtls_conn_resumed(const mtls_conn *conn);
+
+/* ------------------------------------------------------------------------ */
+/* Peer verification and identity                                            */
+/* ------------------------------------------------------------------------ */
+
+#define MTLS_PEER_MAX_SANS 8
+/* The peer's leaf certificate, as a plain struct.  Every string is
+ * NUL-terminated (truncated to fit); absent values are "". */
+typedef struct mtls_peer {
+	int has_cert;          /* 0: the peer presented no certificate */
+	char subject[256];     /* subject DN, "CN=client, O=Example" */
+	char cn[128];          /* subject common name */
+	char ou[128];          /* first subject OU */
+	char issuer[256];      /* issuer DN */
+	char serial[128];      /* hex, colon separated */
+	time_t not_before, not_after;
+	char sha256[65];       /* SHA-256 of the certificate (DER), hex */
+	char spki_sha256[65];  /* SHA-256 of the SubjectPublicKeyInfo, hex */
+	int n_dns, n_uri, n_ip;
+	char dns[MTLS_PEER_MAX_SANS][256];
+	char uri[MTLS_PEER_MAX_SANS][256];
+	char ip[MTLS_PEER_MAX_SANS][46];
+} mtls_peer;
+
+/* For a finished handshake: 0 when the peer's certificate was verified
+ * (chain to a trusted CA, validity, revocation, extended key usage, name,
+ * allow list), else why not: MTLS_ERR_PEER_NO_CERT, _UNTRUSTED, _EXPIRED,
+ * _NOT_YET_VALID, _REVOKED, _EKU, _NAME, _POLICY, _NOT_VERIFIED (e.g.
+ * skipped by mtls_ctx_insecure_skip_verify); MTLS_ERR_STATE before the
+ * handshake completed.  peer (may be NULL) is filled with the identity
+ * whenever a certificate was presented, verified or not. */
+MTLS_API int mtls_verify_peer(const mtls_conn *conn, mtls_peer *peer);
+
 #ifdef __cplusplus
 }
 #endif

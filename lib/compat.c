@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <mbedtls/oid.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #include <psa/crypto.h>
@@ -103,7 +105,75 @@ int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt)
 #endif
 }
 
+#if defined(MBEDTLS_VERSION_C)
+static char runtime_version[18];
+
+static void fill_version(void)
+{
+	mbedtls_version_get_string(runtime_version);
+}
+#endif
+
 const char *mtls_mbedtls_version(void)
 {
+#if defined(MBEDTLS_VERSION_C)
+	/* The library actually loaded, which may differ from the headers. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fill_version);
+	return runtime_version;
+#else
 	return MBEDTLS_VERSION_STRING;
+#endif
+}
+
+int mtls__sha256(const unsigned char *in, size_t len, unsigned char out[32])
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	return mbedtls_sha256(in, len, out, 0);
+#else
+	return mbedtls_sha256_ret(in, len, out, 0);
+#endif
+}
+
+void mtls__conf_versions(mbedtls_ssl_config *conf, int min, int max)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_ssl_conf_min_tls_version(conf, (mbedtls_ssl_protocol_version)min);
+	mbedtls_ssl_conf_max_tls_version(conf, (mbedtls_ssl_protocol_version)max);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             min & 0xff);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             max & 0xff);
+#endif
+}
+
+void mtls__conf_defaults(mbedtls_ssl_config *conf, int client)
+{
+#if MTLS_HAVE_TLS13 && MBEDTLS_VERSION_NUMBER >= 0x03060100 && \
+    defined(MBEDTLS_SSL_SESSION_TICKETS)
+	/* 3.6.1+ hides TLS 1.3 tickets from clients unless asked: without
+	 * them a client cannot resume. */
+	if (client)
+		mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+		    conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#else
+	(void)client;
+#endif
+	(void)conf;
+}
+
+int mtls__ssl_version(const mbedtls_ssl_context *ssl)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	return (int)mbedtls_ssl_get_version_number(ssl);
+#else
+	return 0x0300 | ssl->minor_ver;
+#endif
+}
+
+const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl)
+{
+	return mbedtls_ssl_get_peer_cert(ssl);
 }

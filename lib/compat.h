@@ -20,6 +20,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include <mbedtls/ecp.h>
+#include <mbedtls/ssl.h>
 
 #if MBEDTLS_VERSION_NUMBER < 0x02100000
 #error "mtls needs mbedTLS 2.16 or newer (2.28 or 3.6 LTS recommended)"
@@ -46,6 +47,16 @@ int mtls__pk_check_pair(const mbedtls_pk_context *pub,
 /* The curve of an EC key, MBEDTLS_ECP_DP_NONE for other keys. */
 mbedtls_ecp_group_id mtls__pk_ec_group(const mbedtls_pk_context *pk);
 int mtls__crt_is_ca(const mbedtls_x509_crt *crt);
+int mtls__sha256(const unsigned char *in, size_t len, unsigned char out[32]);
+
+/* Protocol bounds as 0x0303 / 0x0304. */
+void mtls__conf_versions(mbedtls_ssl_config *conf, int min, int max);
+/* Version-specific defaults: TLS 1.3 ticket signalling, group order. */
+void mtls__conf_defaults(mbedtls_ssl_config *conf, int client);
+/* The negotiated version as 0x0303 / 0x0304, 0 before the handshake. */
+int mtls__ssl_version(const mbedtls_ssl_context *ssl);
+/* The peer's leaf certificate, or NULL. */
+const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl);
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt);
 
 #endif

@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/pkcs12.h>
+#include <mbedtls/pkcs5.h>
 
 #define RSA_MIN_BITS 2048
 
@@ -63,6 +66,20 @@ static int parse_chain(mbedtls_x509_crt *chain, const mtls_buf *b,
 	                  "%s: not a valid certificate (%s)", disp, why);
 }
 
+/* A complete encrypted PEM key (PKCS#8 or legacy "Proc-Type: 4,ENCRYPTED"). */
+static int is_encrypted_pem(const mtls_buf *b)
+{
+	const char *t = (const char *)b->data;
+
+	if (!is_pem(b))
+		return 0;
+	if (strstr(t, "-----END ENCRYPTED PRIVATE KEY-----") != NULL)
+		return 1;
+	return strstr(t, "Proc-Type: 4,ENCRYPTED") != NULL &&
+	       strstr(t, "PRIVATE KEY-----") != NULL &&
+	       strstr(t, "-----END ") != NULL;
+}
+
 static int parse_key(mbedtls_pk_context *key, const mtls_buf *b,
                      const char *disp, int combined, const char *password,
                      mtls_err *e)
@@ -77,7 +94,24 @@ static int parse_key(mbedtls_pk_context *key, const mtls_buf *b,
 		return mtls__fail(e, MTLS_ERR_KEY_PASSWORD_REQUIRED,
 		                  "%s: private key is encrypted and no password "
 		                  "was given", disp);
-	if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
+	/* 2.28 cannot decrypt PBES2 with AES (OpenSSL 3's default for
+	 * encrypted PKCS#8): the key is fine, this mbedTLS is not. */
+	if (ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE ||
+	    ret == MBEDTLS_ERR_PKCS12_FEATURE_UNAVAILABLE ||
+	    ret == MBEDTLS_ERR_PEM_FEATURE_UNAVAILABLE) {
+		mtls__mbedtls_reason(ret, why, sizeof(why));
+		return mtls__fail(e, MTLS_ERR_UNSUPPORTED,
+		                  "%s: the private key's encryption is not "
+		                  "supported by mbedTLS %s (%s); store the key "
+		                  "decrypted (mode 0600) or use mbedTLS 3.x",
+		                  disp, MBEDTLS_VERSION_STRING, why);
+	}
+	/* mbedTLS spots a wrong password by a heuristic on the decrypted
+	 * bytes; about one wrong password in a few hundred passes it and then
+	 * fails as an invalid key.  Given a password and a complete encrypted
+	 * key, a parse failure means the password. */
+	if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH ||
+	    (password != NULL && is_encrypted_pem(b)))
 		return mtls__fail(e, MTLS_ERR_KEY_PASSWORD,
 		                  "%s: wrong password for private key", disp);
 	if (is_pem(b) && strstr((const char *)b->data, "PRIVATE KEY-----") == NULL)

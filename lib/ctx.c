@@ -21,15 +21,61 @@ mtls_ctx *mtls_ctx_new(mtls_role role)
 	ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL)
 		return NULL;
+	if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+		free(ctx);
+		return NULL;
+	}
+	atomic_init(&ctx->refs, 1);
 	ctx->role = role;
 	ctx->warn_days = DEFAULT_WARN_DAYS;
+	ctx->verify = MTLS_VERIFY_NONE;
+	ctx->tls_min = MTLS_TLS1_2;
+	ctx->tls_max = MTLS_HAVE_TLS13 ? MTLS_TLS1_3 : MTLS_TLS1_2;
+	ctx->resumption = 1;
+	ctx->unknown_host = MTLS_SNI_DEFAULT;
+#if defined(MBEDTLS_SSL_TICKET_C)
+	mbedtls_ssl_ticket_init(&ctx->ticket);
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+	mbedtls_ssl_cache_init(&ctx->cache);
+#endif
+	mbedtls_ssl_session_init(&ctx->session);
 	return ctx;
 }
 
+mtls_ctx *mtls__ctx_ref(mtls_ctx *ctx)
+{
+	if (ctx != NULL)
+		atomic_fetch_add(&ctx->refs, 1);
+	return ctx;
+}
+
+/* The user's mtls_ctx_free() drops one reference; listeners (for their
+ * hosts) and connections hold others. */
 void mtls_ctx_free(mtls_ctx *ctx)
 {
-	if (ctx == NULL)
+	mtls__ctx_unref(ctx);
+}
+
+void mtls__ctx_unref(mtls_ctx *ctx)
+{
+	if (ctx == NULL || atomic_fetch_sub(&ctx->refs, 1) != 1)
 		return;
+	mtls__snap_unref(ctx->snap);
+	mtls__hosts_free(ctx->hosts);
+#if defined(MBEDTLS_SSL_TICKET_C)
+	mbedtls_ssl_ticket_free(&ctx->ticket);
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+	mbedtls_ssl_cache_free(&ctx->cache);
+#endif
+	mbedtls_ssl_session_free(&ctx->session);
+	free(ctx->server_name);
+	free(ctx->alpn);
+	for (size_t i = 0; i < ctx->n_allow; i++)
+		free(ctx->allow[i].value);
+	free(ctx->allow);
+	pthread_mutex_destroy(&ctx->lock);
 	mtls__free_secret_str(ctx->password);
 	free(ctx->cert_path);
 	free(ctx->key_path);
@@ -150,12 +196,15 @@ static int load_pair(mtls_ctx *ctx, mtls_role role, const mtls_pair_src *src)
 		return finish(ctx, mtls__fail(e, MTLS_ERR_NO_MEMORY,
 		                              "out of memory"));
 	}
+	pthread_mutex_lock(&ctx->lock);
 	free(ctx->cert_path);
 	free(ctx->key_path);
 	ctx->cert_path = cp;
 	ctx->key_path = kp;
 	mtls__cred_unref(ctx->cred);
 	ctx->cred = cred;
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -217,10 +266,15 @@ static int set_trust(mtls_ctx *ctx, const char *ca, const void *mem,
 		return finish(ctx, mtls__fail(e, MTLS_ERR_NO_MEMORY,
 		                              "out of memory"));
 	}
+	pthread_mutex_lock(&ctx->lock);
 	free(ctx->ca_source);
 	ctx->ca_source = src;
 	mtls__trust_unref(ctx->trust);
 	ctx->trust = t;
+	if (ctx->role == MTLS_ROLE_SERVER && !ctx->verify_set)
+		ctx->verify = MTLS_VERIFY_REQUIRE;
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -258,10 +312,13 @@ static int set_crl(mtls_ctx *ctx, const char *path, const void *mem,
 		return finish(ctx, mtls__fail(e, MTLS_ERR_NO_MEMORY,
 		                              "out of memory"));
 	}
+	pthread_mutex_lock(&ctx->lock);
 	free(ctx->crl_path);
 	ctx->crl_path = src;
 	mtls__crl_unref(ctx->crl);
 	ctx->crl = c;
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -277,11 +334,418 @@ int mtls_set_crl_mem(mtls_ctx *ctx, const void *data, size_t len)
 
 int mtls_ctx_cert_info(const mtls_ctx *ctx, mtls_cert_info *info)
 {
+	mtls_ctx *c = (mtls_ctx *)ctx; /* the lock is not the value */
+	int ret = 0;
+
 	if (ctx == NULL || info == NULL)
 		return MTLS_ERR_INVALID_ARG;
+	pthread_mutex_lock(&c->lock);
 	if (ctx->cred == NULL)
-		return MTLS_ERR_NOT_CONFIGURED;
-	*info = ctx->cred->info;
-	info->days_left = mtls__days_until(info->not_after, time(NULL));
+		ret = MTLS_ERR_NOT_CONFIGURED;
+	else
+		*info = ctx->cred->info;
+	pthread_mutex_unlock(&c->lock);
+	if (ret == 0)
+		info->days_left = mtls__days_until(info->not_after, time(NULL));
+	return ret;
+}
+
+/* ---- connection settings ------------------------------------------------ */
+
+/* Applies a settings change under the lock and drops the snapshot, so the
+ * next connection is built with it. */
+#define CHANGE(ctx, stmt)                                                      \
+	do {                                                                   \
+		pthread_mutex_lock(&(ctx)->lock);                              \
+		stmt;                                                          \
+		mtls__snap_invalidate(ctx);                                    \
+		pthread_mutex_unlock(&(ctx)->lock);                            \
+	} while (0)
+
+static int need_role(mtls_ctx *ctx, mtls_role role, const char *fn)
+{
+	if (ctx->role == role)
+		return 0;
+	return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_WRONG_ROLE,
+	                              "%s applies to %s contexts only", fn,
+	                              role == MTLS_ROLE_SERVER ? "server"
+	                                                       : "client"));
+}
+
+int mtls_ctx_set_verify(mtls_ctx *ctx, mtls_verify_mode mode)
+{
+	int ret;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if ((ret = need_role(ctx, MTLS_ROLE_SERVER, "mtls_ctx_set_verify")))
+		return ret;
+	if (mode != MTLS_VERIFY_REQUIRE && mode != MTLS_VERIFY_OPTIONAL &&
+	    mode != MTLS_VERIFY_NONE)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "unknown verify mode %d",
+		                              (int)mode));
+	if (mode == MTLS_VERIFY_NONE)
+		mtls__log(MTLS_LOG_WARN, ctx->name,
+		          "client certificates are not requested: this host "
+		          "does not do mutual TLS");
+	CHANGE(ctx, ctx->verify = mode; ctx->verify_set = 1);
 	return 0;
+}
+
+int mtls_ctx_insecure_skip_verify(mtls_ctx *ctx)
+{
+	int ret;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if ((ret = need_role(ctx, MTLS_ROLE_CLIENT,
+	                     "mtls_ctx_insecure_skip_verify")))
+		return ret;
+	mtls__log(MTLS_LOG_WARN, ctx->name,
+	          "INSECURE: upstream certificates will NOT be verified "
+	          "(any issuer, any name); for development only");
+	CHANGE(ctx, ctx->insecure = 1);
+	return 0;
+}
+
+static int set_string(mtls_ctx *ctx, char **field, const char *value)
+{
+	char *copy = NULL;
+
+	if (value != NULL && value[0] != '\0' && (copy = strdup(value)) == NULL)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_NO_MEMORY,
+		                              "out of memory"));
+	CHANGE(ctx, free(*field); *field = copy);
+	return 0;
+}
+
+int mtls_ctx_set_server_name(mtls_ctx *ctx, const char *name)
+{
+	int ret;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if ((ret = need_role(ctx, MTLS_ROLE_CLIENT,
+	                     "mtls_ctx_set_server_name")))
+		return ret;
+	if (name != NULL && strlen(name) > 253)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "server name longer than 253 "
+		                              "bytes"));
+	return set_string(ctx, &ctx->server_name, name);
+}
+
+int mtls_ctx_set_tls_versions(mtls_ctx *ctx, int min, int max)
+{
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if ((min != MTLS_TLS1_2 && min != MTLS_TLS1_3) ||
+	    (max != MTLS_TLS1_2 && max != MTLS_TLS1_3) || min > max)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "TLS versions must be MTLS_TLS1_2 "
+		                              "or MTLS_TLS1_3, min <= max"));
+	if (!MTLS_HAVE_TLS13 && max == MTLS_TLS1_3)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_UNSUPPORTED,
+		                              "TLS 1.3 is not available with "
+		                              "mbedTLS %s (use 3.6 or newer)",
+		                              mtls_mbedtls_version()));
+	CHANGE(ctx, ctx->tls_min = min; ctx->tls_max = max);
+	return 0;
+}
+
+int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols)
+{
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if (protocols != NULL) {
+		for (const char *p = protocols; *p; p++) {
+			size_t len = strcspn(p, ",");
+			if (len == 0 || len > 255)
+				return finish(ctx, mtls__fail(
+				    &ctx->err, MTLS_ERR_INVALID_ARG,
+				    "ALPN list \"%s\": empty or over-long "
+				    "protocol name", protocols));
+			p += len;
+			if (*p == '\0')
+				break;
+		}
+	}
+	return set_string(ctx, &ctx->alpn, protocols);
+}
+
+int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on)
+{
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	CHANGE(ctx, ctx->resumption = on != 0);
+	return 0;
+}
+
+int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from)
+{
+	mtls_ctx *src = (mtls_ctx *)from;
+	mtls_trust *t;
+	mtls_crl *c;
+	char *ca_source = NULL, *crl_path = NULL;
+
+	if (ctx == NULL || from == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if (ctx == src)
+		return 0;
+	if (ctx->role != from->role)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_WRONG_ROLE,
+		                              "mtls_ctx_share_trust: contexts "
+		                              "have different roles"));
+	pthread_mutex_lock(&src->lock);
+	t = mtls__trust_ref(src->trust);
+	c = mtls__crl_ref(src->crl);
+	ca_source = mtls__strdup(src->ca_source);
+	crl_path = mtls__strdup(src->crl_path);
+	pthread_mutex_unlock(&src->lock);
+	if (t == NULL) {
+		mtls__crl_unref(c);
+		free(ca_source);
+		free(crl_path);
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_NOT_CONFIGURED,
+		                              "mtls_ctx_share_trust: the source "
+		                              "context has no trusted CA"));
+	}
+	pthread_mutex_lock(&ctx->lock);
+	mtls__trust_unref(ctx->trust);
+	mtls__crl_unref(ctx->crl);
+	free(ctx->ca_source);
+	free(ctx->crl_path);
+	ctx->trust = t;
+	ctx->crl = c;
+	ctx->ca_source = ca_source;
+	ctx->crl_path = crl_path;
+	if (ctx->role == MTLS_ROLE_SERVER && !ctx->verify_set)
+		ctx->verify = MTLS_VERIFY_REQUIRE;
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+static int is_hex64(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+		      (*s >= 'A' && *s <= 'F')))
+			return 0;
+	return n == 64;
+}
+
+int mtls_ctx_allow_peer(mtls_ctx *ctx, mtls_allow_kind kind,
+                        const char *value)
+{
+	mtls_allow *list;
+	char *copy;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if (value == NULL || value[0] == '\0' || kind < MTLS_ALLOW_URI ||
+	    kind > MTLS_ALLOW_SPKI_SHA256)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "allow list: empty value or "
+		                              "unknown kind"));
+	if (kind == MTLS_ALLOW_SPKI_SHA256 && !is_hex64(value))
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "allow list: pin \"%s\" is not 64 "
+		                              "hex digits", value));
+	/* "spiffe://example.org" as a prefix must not also admit
+	 * "spiffe://example.org.evil/": a trust domain ends with '/'. */
+	if (kind == MTLS_ALLOW_URI_PREFIX && strncmp(value, "spiffe://", 9) == 0 &&
+	    strchr(value + 9, '/') == NULL) {
+		size_t n = strlen(value);
+		copy = malloc(n + 2);
+		if (copy != NULL) {
+			memcpy(copy, value, n);
+			copy[n] = '/';
+			copy[n + 1] = '\0';
+		}
+	} else {
+		copy = strdup(value);
+	}
+	if (copy == NULL)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_NO_MEMORY,
+		                              "out of memory"));
+	pthread_mutex_lock(&ctx->lock);
+	list = realloc(ctx->allow, (ctx->n_allow + 1) * sizeof(*list));
+	if (list == NULL) {
+		pthread_mutex_unlock(&ctx->lock);
+		free(copy);
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_NO_MEMORY,
+		                              "out of memory"));
+	}
+	list[ctx->n_allow].kind = kind;
+	list[ctx->n_allow].value = copy;
+	ctx->allow = list;
+	ctx->n_allow++;
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+static int valid_host_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 253)
+		return 0;
+	if (name[0] == '*' && (name[1] != '.' || name[2] == '\0'))
+		return 0;
+	for (const char *p = name + (name[0] == '*'); *p; p++)
+		if (!(*p == '.' || *p == '-' || *p == '_' ||
+		      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return 1;
+}
+
+int mtls_ctx_add_host(mtls_ctx *listener, const char *name, mtls_ctx *host)
+{
+	int ret;
+
+	if (listener == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(listener);
+	if (name == NULL || host == NULL || host == listener)
+		return finish(listener,
+		              mtls__fail(&listener->err, MTLS_ERR_INVALID_ARG,
+		                         "mtls_ctx_add_host: NULL name or host, "
+		                         "or host is the listener"));
+	if (listener->role != MTLS_ROLE_SERVER || host->role != MTLS_ROLE_SERVER)
+		return finish(listener,
+		              mtls__fail(&listener->err, MTLS_ERR_WRONG_ROLE,
+		                         "mtls_ctx_add_host: listener and host "
+		                         "must be server contexts"));
+	if (!valid_host_name(name))
+		return finish(listener,
+		              mtls__fail(&listener->err, MTLS_ERR_INVALID_ARG,
+		                         "mtls_ctx_add_host: \"%s\" is not a "
+		                         "host name or *.wildcard", name));
+	pthread_mutex_lock(&listener->lock);
+	ret = mtls__hosts_add(&listener->hosts, name, host);
+	pthread_mutex_unlock(&listener->lock);
+	if (ret != 0)
+		return finish(listener, mtls__fail(&listener->err, ret,
+		                                   "out of memory"));
+	return 0;
+}
+
+int mtls_ctx_set_unknown_host(mtls_ctx *listener, mtls_sni_policy policy)
+{
+	int ret;
+
+	if (listener == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(listener);
+	if ((ret = need_role(listener, MTLS_ROLE_SERVER,
+	                     "mtls_ctx_set_unknown_host")))
+		return ret;
+	if (policy != MTLS_SNI_DEFAULT && policy != MTLS_SNI_REFUSE)
+		return finish(listener,
+		              mtls__fail(&listener->err, MTLS_ERR_INVALID_ARG,
+		                         "unknown SNI policy %d", (int)policy));
+	listener->unknown_host = policy;
+	return 0;
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+int mtls_ctx_reload(mtls_ctx *ctx)
+{
+	mtls_pair_src src = {0};
+	mtls_cred_opts o = {0};
+	mtls_cred *cred = NULL;
+	mtls_trust *trust = NULL;
+	mtls_crl *crl = NULL;
+	mtls_err *e;
+	int ret = 0;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	e = begin(ctx);
+	/* Sources are only changed by configuration calls, which must not
+	 * race with a reload; material is swapped under the lock. */
+	if (ctx->cert_path != NULL) {
+		src.cert_path = ctx->cert_path;
+		src.key_path = ctx->key_path;
+		o.role = ctx->role;
+		o.password = ctx->password;
+		o.warn_days = ctx->warn_days;
+		o.log_name = ctx->name;
+		o.now = time(NULL);
+		ret = mtls__cred_load(&src, &o, &cred, e);
+	}
+	if (ret == 0 && ctx->ca_source != NULL)
+		ret = mtls__trust_load(ctx->ca_source, NULL, 0, ctx->name,
+		                       &trust, e);
+	if (ret == 0 && ctx->crl_path != NULL)
+		ret = mtls__crl_load(ctx->crl_path, NULL, 0, ctx->name, &crl, e);
+	if (ret != 0) {
+		mtls__cred_unref(cred);
+		mtls__trust_unref(trust);
+		mtls__crl_unref(crl);
+		mtls__log(MTLS_LOG_ERROR, ctx->name,
+		          "reload refused, previous material kept: %s",
+		          ctx->err.msg);
+		return ret;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (cred != NULL) {
+		mtls__cred_unref(ctx->cred);
+		ctx->cred = cred;
+	}
+	if (trust != NULL) {
+		mtls__trust_unref(ctx->trust);
+		ctx->trust = trust;
+	}
+	if (crl != NULL) {
+		mtls__crl_unref(ctx->crl);
+		ctx->crl = crl;
+	}
+	mtls__snap_invalidate(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	mtls__log(MTLS_LOG_INFO, ctx->name, "mTLS context reloaded");
+	return 0;
+}
+
+/* ---- client sessions ------------------------------------------------------ */
+
+void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl)
+{
+	mbedtls_ssl_session s;
+
+	if (!ctx->resumption)
+		return;
+	mbedtls_ssl_session_init(&s);
+	if (mbedtls_ssl_get_session(ssl, &s) != 0) {
+		mbedtls_ssl_session_free(&s);
+		return;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	mbedtls_ssl_session_free(&ctx->session);
+	ctx->session = s; /* moves ownership of its buffers */
+	ctx->has_session = 1;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl)
+{
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->resumption && ctx->has_session)
+		(void)mbedtls_ssl_set_session(ssl, &ctx->session);
+	pthread_mutex_unlock(&ctx->lock);
 }

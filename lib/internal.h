@@ -8,6 +8,10 @@
 #include "mtls.h"
 #include "compat.h"
 
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_ticket.h>
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -134,9 +138,76 @@ int mtls__crl_load(const char *path, const void *mem, size_t len,
 mtls_crl *mtls__crl_ref(mtls_crl *c);
 void mtls__crl_unref(mtls_crl *c);
 
+/* ---- peer.c: identity and allow lists ----------------------------------- */
+
+typedef struct mtls_allow {
+	mtls_allow_kind kind;
+	char *value;
+} mtls_allow;
+
+/* 1 when the leaf matches an entry (or the list is empty). */
+int mtls__allow_match(const mtls_allow *list, size_t n,
+                      const mbedtls_x509_crt *leaf);
+void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p);
+/* Whether an IP SAN of crt equals the address in text form. */
+int mtls__crt_has_ip(const mbedtls_x509_crt *crt, const char *ip);
+/* 1 if s is an IPv4 or IPv6 literal. */
+int mtls__is_ip(const char *s);
+
+/* ---- hosts.c: SNI name -> host context ---------------------------------- */
+
+typedef struct mtls_hosts mtls_hosts;
+int mtls__hosts_add(mtls_hosts **h, const char *name, mtls_ctx *host);
+/* The host for an SNI name (exact, then one-label wildcard), or NULL. */
+mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len);
+void mtls__hosts_free(mtls_hosts *h);
+
+/* ---- snap.c: a ready mbedTLS configuration ------------------------------ */
+
+/* An immutable snapshot of a context's material and settings with its
+ * mbedTLS configuration, shared by the connections made from it.  A reload
+ * or setter replaces the context's snapshot; live connections keep theirs. */
+typedef struct mtls_snap {
+	atomic_int refs;
+	mbedtls_ssl_config conf;
+	mtls_cred *cred;
+	mtls_trust *trust;
+	mtls_crl *crl;
+	mtls_verify_mode verify;
+	int insecure;
+	char *server_name;
+	char **alpn;          /* NULL-terminated, as mbedTLS keeps it */
+	mtls_allow *allow;
+	size_t n_allow;
+} mtls_snap;
+
+/* The context's current snapshot, built if needed, with a reference the
+ * caller drops with mtls__snap_unref. */
+int mtls__snap_get(mtls_ctx *ctx, mtls_snap **out, mtls_err *e);
+void mtls__snap_unref(mtls_snap *s);
+/* Drops the context's snapshot after a change (caller holds ctx->lock). */
+void mtls__snap_invalidate(mtls_ctx *ctx);
+
+/* ---- conn.c ------------------------------------------------------------- */
+
+/* Session callbacks call this when a session is resumed. */
+void mtls__mark_resumed(void);
+
+/* The SNI callback of every server configuration. */
+int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
+                 size_t len);
+
 /* ---- ctx.c -------------------------------------------------------------- */
 
+mtls_ctx *mtls__ctx_ref(mtls_ctx *ctx);
+void mtls__ctx_unref(mtls_ctx *ctx);
+/* Client role: remember / re-offer this upstream's session. */
+void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl);
+void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl);
+
 struct mtls_ctx {
+	atomic_int refs;
+	pthread_mutex_t lock; /* guards material swaps, snap, session */
 	mtls_role role;
 	char name[MTLS_NAME_MAX];
 	mtls_err err;      /* last failure; err.code == 0 when none */
@@ -151,6 +222,28 @@ struct mtls_ctx {
 	mtls_cred *cred;
 	mtls_trust *trust;
 	mtls_crl *crl;
+
+	/* connection settings */
+	mtls_verify_mode verify;
+	int verify_set;
+	int insecure;
+	char *server_name;
+	int tls_min, tls_max;
+	char *alpn;
+	int resumption;
+	mtls_allow *allow;
+	size_t n_allow;
+	mtls_hosts *hosts;
+	mtls_sni_policy unknown_host;
+
+	mtls_snap *snap; /* current snapshot, NULL until needed */
+
+	/* resumption state: survives reloads */
+	int ticket_ready;
+	mbedtls_ssl_ticket_context ticket;
+	mbedtls_ssl_cache_context cache;
+	int has_session;
+	mbedtls_ssl_session session;
 };
 
 #endif

@@ -1,0 +1,150 @@
+/*
+ * hosts.c - the SNI table of a listener: an open-addressing hash from a
+ * lowercased name ("admin.example.com" or "*.example.com") to a host
+ * context.  A lookup is at most two probes sequences, whatever the count.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HOST_NAME_MAX_LEN 253
+
+typedef struct slot {
+	char *name; /* NULL: empty */
+	size_t len;
+	uint64_t hash;
+	mtls_ctx *host;
+} slot;
+
+struct mtls_hosts {
+	slot *slots;
+	size_t cap; /* power of two */
+	size_t used;
+};
+
+/* FNV-1a over the lowercased name. */
+static uint64_t hash_name(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)tolower((unsigned char)s[i]);
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static slot *probe(const mtls_hosts *h, const char *name, size_t len,
+                   uint64_t hash)
+{
+	size_t i = (size_t)hash & (h->cap - 1);
+
+	for (;;) {
+		slot *s = &h->slots[i];
+		if (s->name == NULL ||
+		    (s->hash == hash && s->len == len &&
+		     strncasecmp(s->name, name, len) == 0))
+			return s;
+		i = (i + 1) & (h->cap - 1);
+	}
+}
+
+static int grow(mtls_hosts *h)
+{
+	size_t cap = h->cap ? h->cap * 2 : 16;
+	slot *old = h->slots;
+	size_t old_cap = h->cap;
+
+	h->slots = calloc(cap, sizeof(slot));
+	if (h->slots == NULL) {
+		h->slots = old;
+		return MTLS_ERR_NO_MEMORY;
+	}
+	h->cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].name != NULL)
+			*probe(h, old[i].name, old[i].len, old[i].hash) = old[i];
+	free(old);
+	return 0;
+}
+
+int mtls__hosts_add(mtls_hosts **hp, const char *name, mtls_ctx *host)
+{
+	size_t len = strlen(name);
+	uint64_t hash = hash_name(name, len);
+	mtls_hosts *h = *hp;
+	slot *s;
+
+	if (h == NULL) {
+		h = calloc(1, sizeof(*h));
+		if (h == NULL || grow(h) != 0) {
+			free(h);
+			return MTLS_ERR_NO_MEMORY;
+		}
+		*hp = h;
+	}
+	/* Keep the load under 1/2 so probes stay short. */
+	if ((h->used + 1) * 2 > h->cap && grow(h) != 0)
+		return MTLS_ERR_NO_MEMORY;
+	s = probe(h, name, len, hash);
+	if (s->name != NULL) {
+		/* The same name again replaces its host. */
+		mtls__ctx_unref(s->host);
+		s->host = mtls__ctx_ref(host);
+		return 0;
+	}
+	s->name = strdup(name);
+	if (s->name == NULL)
+		return MTLS_ERR_NO_MEMORY;
+	for (char *p = s->name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	s->len = len;
+	s->hash = hash;
+	s->host = mtls__ctx_ref(host);
+	h->used++;
+	return 0;
+}
+
+static mtls_ctx *lookup(const mtls_hosts *h, const char *name, size_t len)
+{
+	slot *s = probe(h, name, len, hash_name(name, len));
+
+	return s->name != NULL ? s->host : NULL;
+}
+
+mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len)
+{
+	char wild[HOST_NAME_MAX_LEN + 2];
+	const char *dot;
+	mtls_ctx *host;
+
+	if (h == NULL || name == NULL || len == 0 || len > HOST_NAME_MAX_LEN)
+		return NULL;
+	host = lookup(h, name, len);
+	if (host != NULL)
+		return host;
+	/* "*.example.com" covers exactly one label: a.example.com, not
+	 * a.b.example.com (that would be "*.b.example.com"). */
+	dot = memchr(name, '.', len);
+	if (dot == NULL || dot == name)
+		return NULL;
+	wild[0] = '*';
+	memcpy(wild + 1, dot, len - (size_t)(dot - name));
+	return lookup(h, wild, 1 + len - (size_t)(dot - name));
+}
+
+void mtls__hosts_free(mtls_hosts *h)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->cap; i++) {
+		free(h->slots[i].name);
+		mtls__ctx_unref(h->slots[i].host);
+	}
+	free(h->slots);
+	free(h);
+}

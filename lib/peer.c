@@ -1,0 +1,207 @@
+/*
+ * peer.c - a peer certificate's identity, and matching it against an
+ * allow list.  SANs are read from the raw sequence mbedTLS keeps, which
+ * both 2.28 and 3.6 fill with every GeneralName.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/oid.h>
+
+#define SAN_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
+#define SAN_URI (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6)
+#define SAN_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
+
+static void copy_buf(char *dst, size_t cap, const mbedtls_x509_buf *b)
+{
+	size_t n = b->len < cap - 1 ? b->len : cap - 1;
+
+	memcpy(dst, b->p, n);
+	dst[n] = '\0';
+	/* An embedded NUL would let "good\0.evil" pass as "good". */
+	if (memchr(b->p, '\0', b->len) != NULL)
+		dst[0] = '\0';
+}
+
+static void ip_text(const mbedtls_x509_buf *b, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (b->len == 4)
+		inet_ntop(AF_INET, b->p, out, (socklen_t)cap);
+	else if (b->len == 16)
+		inet_ntop(AF_INET6, b->p, out, (socklen_t)cap);
+}
+
+static void hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* The first attribute of the given OID in a DN. */
+static void dn_attr(const mbedtls_x509_name *dn, const char *oid,
+                    size_t oid_len, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (; dn != NULL; dn = dn->next) {
+		if (dn->oid.p != NULL && dn->oid.len == oid_len &&
+		    memcmp(dn->oid.p, oid, oid_len) == 0) {
+			copy_buf(out, cap, &dn->val);
+			return;
+		}
+	}
+}
+
+void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p)
+{
+	const mbedtls_x509_sequence *s;
+	unsigned char digest[32];
+
+	memset(p, 0, sizeof(*p));
+	if (crt == NULL || crt->raw.p == NULL)
+		return;
+	p->has_cert = 1;
+	mtls__fmt_dn(&crt->subject, p->subject, sizeof(p->subject));
+	mtls__fmt_dn(&crt->issuer, p->issuer, sizeof(p->issuer));
+	mtls__fmt_serial(&crt->serial, p->serial, sizeof(p->serial));
+	dn_attr(&crt->subject, MBEDTLS_OID_AT_CN,
+	        MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), p->cn, sizeof(p->cn));
+	dn_attr(&crt->subject, MBEDTLS_OID_AT_ORG_UNIT,
+	        MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT), p->ou,
+	        sizeof(p->ou));
+	p->not_before = mtls__x509_time(&crt->valid_from);
+	p->not_after = mtls__x509_time(&crt->valid_to);
+	if (mtls__sha256(crt->raw.p, crt->raw.len, digest) == 0)
+		hex(digest, 32, p->sha256);
+	if (mtls__sha256(crt->pk_raw.p, crt->pk_raw.len, digest) == 0)
+		hex(digest, 32, p->spki_sha256);
+
+	for (s = &crt->subject_alt_names; s != NULL; s = s->next) {
+		const mbedtls_x509_buf *b = &s->buf;
+		if (b->p == NULL)
+			continue;
+		if (b->tag == SAN_DNS && p->n_dns < MTLS_PEER_MAX_SANS)
+			copy_buf(p->dns[p->n_dns++], sizeof(p->dns[0]), b);
+		else if (b->tag == SAN_URI && p->n_uri < MTLS_PEER_MAX_SANS)
+			copy_buf(p->uri[p->n_uri++], sizeof(p->uri[0]), b);
+		else if (b->tag == SAN_IP && p->n_ip < MTLS_PEER_MAX_SANS)
+			ip_text(b, p->ip[p->n_ip++], sizeof(p->ip[0]));
+	}
+}
+
+int mtls__is_ip(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+int mtls__crt_has_ip(const mbedtls_x509_crt *crt, const char *ip)
+{
+	const mbedtls_x509_sequence *s;
+	unsigned char a[16];
+	size_t alen;
+
+	if (inet_pton(AF_INET, ip, a) == 1)
+		alen = 4;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		alen = 16;
+	else
+		return 0;
+	for (s = &crt->subject_alt_names; s != NULL; s = s->next)
+		if (s->buf.p != NULL && s->buf.tag == SAN_IP &&
+		    s->buf.len == alen && memcmp(s->buf.p, a, alen) == 0)
+			return 1;
+	return 0;
+}
+
+static int buf_eq(const mbedtls_x509_buf *b, const char *v, int nocase)
+{
+	size_t n = strlen(v);
+
+	if (b->len != n)
+		return 0;
+	return nocase ? strncasecmp((const char *)b->p, v, n) == 0
+	              : memcmp(b->p, v, n) == 0;
+}
+
+static int san_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
+{
+	const mbedtls_x509_sequence *s;
+
+	for (s = &leaf->subject_alt_names; s != NULL; s = s->next) {
+		const mbedtls_x509_buf *b = &s->buf;
+		if (b->p == NULL || memchr(b->p, '\0', b->len) != NULL)
+			continue;
+		if (a->kind == MTLS_ALLOW_DNS && b->tag == SAN_DNS &&
+		    buf_eq(b, a->value, 1))
+			return 1;
+		if (a->kind == MTLS_ALLOW_URI && b->tag == SAN_URI &&
+		    buf_eq(b, a->value, 0))
+			return 1;
+		if (a->kind == MTLS_ALLOW_URI_PREFIX && b->tag == SAN_URI &&
+		    b->len >= strlen(a->value) &&
+		    memcmp(b->p, a->value, strlen(a->value)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int dn_match(const mbedtls_x509_name *dn, const char *oid,
+                    size_t oid_len, const char *value)
+{
+	for (; dn != NULL; dn = dn->next)
+		if (dn->oid.p != NULL && dn->oid.len == oid_len &&
+		    memcmp(dn->oid.p, oid, oid_len) == 0 &&
+		    memchr(dn->val.p, '\0', dn->val.len) == NULL &&
+		    buf_eq(&dn->val, value, 0))
+			return 1;
+	return 0;
+}
+
+static int one_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
+{
+	unsigned char digest[32];
+	char h[65];
+
+	switch (a->kind) {
+	case MTLS_ALLOW_URI:
+	case MTLS_ALLOW_URI_PREFIX:
+	case MTLS_ALLOW_DNS:
+		return san_match(leaf, a);
+	case MTLS_ALLOW_CN:
+		return dn_match(&leaf->subject, MBEDTLS_OID_AT_CN,
+		                MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), a->value);
+	case MTLS_ALLOW_OU:
+		return dn_match(&leaf->subject, MBEDTLS_OID_AT_ORG_UNIT,
+		                MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT),
+		                a->value);
+	case MTLS_ALLOW_SPKI_SHA256:
+		if (mtls__sha256(leaf->pk_raw.p, leaf->pk_raw.len, digest) != 0)
+			return 0;
+		hex(digest, 32, h);
+		return strcasecmp(h, a->value) == 0;
+	}
+	return 0;
+}
+
+int mtls__allow_match(const mtls_allow *list, size_t n,
+                      const mbedtls_x509_crt *leaf)
+{
+	if (n == 0)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (one_match(leaf, &list[i]))
+			return 1;
+	return 0;
+}
