@@ -69,7 +69,8 @@ lib: $(STATIC) $(BUILD)/libmtls.so
 
 $(BUILD)/lib/%.o: lib/%.c lib/*.h include/mtls.h
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJ)
 	rm -f $@
@@ -116,11 +117,11 @@ check-mbedtls36: deps
 	@scripts/mbedtls36.sh $(MBEDTLS36)
 	@$(MAKE) --no-print-directory BUILD=build/mbedtls36 \
 	    MBEDTLS_PREFIX=$(MBEDTLS36)/usr tests
-	@tests/run.sh build/mbedtls36
+	@MBEDTLS_PREFIX=$(MBEDTLS36)/usr tests/run.sh build/mbedtls36
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 tests
-	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
+	@ASAN_OPTIONS=detect_leaks=1 SANITIZE=1 tests/run.sh build/asan
 
 check-valgrind: deps
 	@$(MAKE) --no-print-directory tests

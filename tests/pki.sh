@@ -8,6 +8,7 @@
 #        other-ca (unrelated root) -> other-client.
 # Leaves for ROLE in client/server: ec p384 rsa expired future expiring wrongeku noeku revoked,
 # plus key/format variants; wild-server and admin-server for SNI. Password of encrypted keys: testpass.
+# ROLE-enc-pk8.key (PBES2 AES-256-CBC) does not load on mbedTLS 2.28; ROLE-enc-pk8-des3.key does.
 set -euo pipefail
 
 if (($# != 1)); then
@@ -75,8 +76,9 @@ database = $d/index.txt
 new_certs_dir = $d/newcerts
 crlnumber = $d/crlnumber
 serial = $d/serial
-certificate = $out/$1.crt
-private_key = $out/$1.key
+# relative to OUTDIR, where openssl ca always runs
+certificate = ./$1.crt
+private_key = ./$1.key
 default_md = sha256
 policy = policy_any
 unique_subject = no
@@ -180,6 +182,9 @@ for role in client server; do
     q openssl pkcs8 -topk8 -nocrypt -in "$role-ec.key" -out "$role-pk8.key"
     q openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -passout pass:testpass \
         -in "$role-ec.key" -out "$role-enc-pk8.key"
+    # Extra: mbedTLS 2.28 cannot decrypt AES in PBES2 (PKCS5 "feature unavailable"); 3DES it can.
+    q openssl pkcs8 -topk8 -v2 des3 -v2prf hmacWithSHA256 -passout pass:testpass \
+        -in "$role-ec.key" -out "$role-enc-pk8-des3.key"
     q openssl rsa -aes256 -traditional -passout pass:testpass -in "$role-rsa.key" -out "$role-enc-legacy.key"
     q openssl x509 -in "$role-ec.crt" -outform DER -out "$role-ec.der"
     q openssl ec -in "$role-ec.key" -outform DER -out "$role-ec-key.der" # SEC1 DER
@@ -272,14 +277,16 @@ pub() { openssl pkey -pubout -passin pass:testpass -in "$1" 2>/dev/null; }
 crtpub() { openssl x509 -pubkey -noout -in "$1"; }
 for role in client server; do
     p=$(crtpub "$role-ec.crt")
-    for k in "$role-pk8.key" "$role-enc-pk8.key" "$role-ec-key.der" "$role-combined.pem"; do
+    for k in "$role-pk8.key" "$role-enc-pk8.key" "$role-enc-pk8-des3.key" "$role-ec-key.der" \
+        "$role-combined.pem"; do
         [[ $p == "$(pub "$k")" ]] || die "self-check: $k does not match $role-ec.crt"
     done
     [[ $(crtpub "$role-rsa.crt") == "$(pub "$role-enc-legacy.key")" ]] ||
         die "self-check: $role-enc-legacy.key does not match $role-rsa.crt"
     [[ $p != "$(pub "$role-other.key")" ]] || die "self-check: $role-other.key matches $role-ec.crt"
 done
-grep -q '^DEK-Info: AES-256-CBC' client-enc-legacy.key || die "self-check: client-enc-legacy.key is not legacy PEM"
+grep -q '^DEK-Info: AES-256-CBC' client-enc-legacy.key ||
+    die "self-check: client-enc-legacy.key is not legacy encrypted PEM"
 grep -q 'BEGIN EC PRIVATE KEY' client-ec.key || die "self-check: client-ec.key is not SEC1"
 grep -q 'BEGIN RSA PRIVATE KEY' client-rsa.key || die "self-check: client-rsa.key is not PKCS#1"
 [[ $(openssl crl -in int.crl -noout -text | grep -c 'Serial Number:') -eq 2 ]] ||
