@@ -44,6 +44,9 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=all
 LDSAN   := -fsanitize=address,undefined
 endif
+ifeq ($(FUZZ),1)
+OPT     += -fsanitize=fuzzer-no-link
+endif
 CFLAGS_ALL := $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) $(CFLAGS)
 LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DMTLS_BUILDING -Ilib
 LDLIBS_ALL := $(MBEDTLS_LIBS) -lpthread $(LDSAN) $(LDFLAGS)
@@ -61,7 +64,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ilib -Itests \
                $(MBEDTLS_CFLAGS) $(CFLAGS)
 
-.PHONY: all lib tools examples demo check check-mbedtls36 check-asan check-valgrind \
+.PHONY: all lib tools examples fuzz fuzz-bins demo check check-mbedtls36 check-asan check-valgrind \
         install uninstall deps clean tests
 all: lib tools examples
 
@@ -127,6 +130,23 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
 	@MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite,indirect" tests/run.sh $(BUILD)
+
+# ---- fuzzing (clang's libFuzzer) --------------------------------------------
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) -fsanitize=fuzzer $(WARN) -Iinclude \
+	    $(MBEDTLS_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang SANITIZE=1 \
+	    FUZZ=1 fuzz-bins
+	@tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
