@@ -17,6 +17,7 @@ PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
 BUILD        ?= build
 CC           ?= cc
 
@@ -101,6 +102,31 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) -o $@ $< \
 	    $(STATIC) $(LDLIBS_ALL)
 
+# ---- mtls-proxy (examples/mtls-proxy/) -- BEGIN mtls-proxy block ----------
+# The deployable proxy: several sources, public header only, like examples.
+PROXY     := $(BUILD)/mtls-proxy
+PROXY_SRC := $(wildcard examples/mtls-proxy/*.c)
+PROXY_HDR := $(wildcard examples/mtls-proxy/*.h)
+
+$(PROXY): $(PROXY_SRC) $(PROXY_HDR) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) -o $@ \
+	    $(PROXY_SRC) $(STATIC) $(LDLIBS_ALL)
+
+examples: $(PROXY)
+tests: $(PROXY)
+install: install-mtls-proxy
+uninstall: uninstall-mtls-proxy
+.PHONY: install-mtls-proxy uninstall-mtls-proxy
+
+install-mtls-proxy: $(PROXY)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(PROXY) $(DESTDIR)$(BINDIR)/mtls-proxy
+
+uninstall-mtls-proxy:
+	rm -f $(DESTDIR)$(BINDIR)/mtls-proxy
+# ---- END mtls-proxy block ---------------------------------------------------
+
 # ---- tests ----------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -170,10 +196,13 @@ install: all $(BUILD)/mtls.pc
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
 	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 man/mtls-check.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check \
+	    $(DESTDIR)$(MANDIR)/man1/mtls-check.1
 
 clean:
 	rm -rf build

@@ -147,9 +147,12 @@ static int check_key_type(const mbedtls_pk_context *key, const char *disp,
 	default:
 		break;
 	}
+	char name[32];
+
+	mtls__fmt_key_type(key, name, sizeof(name));
 	return mtls__fail(e, MTLS_ERR_KEY_TYPE,
 	                  "%s: unsupported key type %s (use RSA or ECDSA "
-	                  "P-256/P-384/P-521)", disp, mbedtls_pk_get_name(key));
+	                  "P-256/P-384/P-521)", disp, name);
 }
 
 /* The key must match the leaf; if it matches a later certificate, the chain
@@ -279,6 +282,27 @@ static int check_eku(const mbedtls_x509_crt *leaf, const char *disp,
 	                  list, role == MTLS_ROLE_SERVER ? "client" : "server");
 }
 
+/* Every handshake signs with the key (ECDHE, TLS 1.3, client auth), so a
+ * keyUsage extension without digitalSignature makes peers refuse it; only
+ * RSA key exchange (TLS 1.2, keyEncipherment) would still work. */
+static int check_key_usage(const mbedtls_x509_crt *leaf, const char *disp,
+                           const mtls_cred_opts *o, mtls_err *e)
+{
+	if (mbedtls_x509_crt_check_key_usage(
+	        leaf, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) == 0)
+		return 0;
+	if (o->role == MTLS_ROLE_SERVER &&
+	    mbedtls_pk_get_type(&leaf->pk) == MBEDTLS_PK_RSA) {
+		mtls__log(MTLS_LOG_WARN, o->log_name,
+		          "%s: key usage lacks digitalSignature: only TLS 1.2 "
+		          "RSA key exchange will work", disp);
+		return 0;
+	}
+	return mtls__fail(e, MTLS_ERR_CERT_EKU,
+	                  "%s: key usage does not include digitalSignature; "
+	                  "peers would reject this certificate", disp);
+}
+
 static void fill_info(mtls_cred *c, time_t now)
 {
 	const mbedtls_x509_crt *x;
@@ -366,7 +390,8 @@ int mtls__cred_load(const mtls_pair_src *src, const mtls_cred_opts *o,
 	        0 ||
 	    (ret = check_order(&c->chain, cert_disp, e)) != 0 ||
 	    (ret = check_validity(&c->chain, cert_disp, o, e)) != 0 ||
-	    (ret = check_eku(&c->chain, cert_disp, o->role, e)) != 0)
+	    (ret = check_eku(&c->chain, cert_disp, o->role, e)) != 0 ||
+	    (ret = check_key_usage(&c->chain, cert_disp, o, e)) != 0)
 		goto out;
 
 	fill_info(c, o->now);
