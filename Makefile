@@ -65,7 +65,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ilib -Itests \
                $(MBEDTLS_CFLAGS) $(CFLAGS)
 
-.PHONY: all lib tools examples fuzz fuzz-bins demo check check-mbedtls36 check-asan check-valgrind \
+.PHONY: all lib tools examples lint fuzz fuzz-bins demo check check-mbedtls36 check-asan check-valgrind \
         install uninstall deps clean tests
 all: lib tools examples
 
@@ -116,6 +116,8 @@ $(PROXY): $(PROXY_SRC) $(PROXY_HDR) $(STATIC)
 examples: $(PROXY)
 tests: $(PROXY)
 install: install-mtls-proxy
+FORCE:
+
 uninstall: uninstall-mtls-proxy
 .PHONY: install-mtls-proxy uninstall-mtls-proxy
 
@@ -127,12 +129,52 @@ uninstall-mtls-proxy:
 	rm -f $(DESTDIR)$(BINDIR)/mtls-proxy
 # ---- END mtls-proxy block ---------------------------------------------------
 
+# ---- bench (bench/) -- BEGIN bench block ------------------------------------
+# make bench        full run: every server, every cell; writes bench/RESULTS.md
+#                   and bench/results.svg (about 15 minutes on 2 cores)
+# make bench-smoke  CI smoke: each server starts, a few handshakes succeed,
+#                   the table is written; non-zero on any failure
+# BENCH_ARGS=--mbedtls36 adds the mbedTLS 3.6 rows (fetched like check-mbedtls36).
+BENCH_BINS := $(BUILD)/bench/raw_server $(BUILD)/bench/mtls_server \
+              $(BUILD)/bench/backend $(BUILD)/bench/loadgen $(BUILD)/bench/scale
+.PHONY: bench bench-smoke bench-bins
+
+bench-bins: $(BENCH_BINS)
+
+$(BUILD)/bench/raw_server: bench/raw_server.c bench/serve.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(MBEDTLS_CFLAGS) -o $@ $< $(LDLIBS_ALL)
+
+$(BUILD)/bench/mtls_server: bench/mtls_server.c bench/serve.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+$(BUILD)/bench/backend: bench/backend.c bench/serve.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -o $@ $<
+
+$(BUILD)/bench/scale: bench/scale.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+# The load generator uses the system OpenSSL (libssl-dev), not mbedTLS.
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -o $@ $< -lssl -lcrypto
+
+bench:
+	@bench/run $(BENCH_ARGS)
+
+bench-smoke:
+	@bench/run --smoke $(BENCH_ARGS)
+# ---- END bench block --------------------------------------------------------
+
 # ---- tests ----------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS_ALL)
 
-tests: $(TEST_BIN) $(TOOLS) $(EXAMPLES)
+tests: lib $(TEST_BIN) $(TOOLS) $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh
@@ -157,6 +199,14 @@ check-valgrind: deps
 	@MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite,indirect" tests/run.sh $(BUILD)
 
+# ---- static analysis --------------------------------------------------------
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	    --std=c11 --inline-suppr -Iinclude -Ilib \
+	    --suppress=missingIncludeSystem lib/*.c tools/*.c examples/*.c
+	clang-tidy --quiet lib/*.c tools/*.c -- $(CSTD) -Iinclude -Ilib \
+	    -DMTLS_BUILDING $(MBEDTLS_CFLAGS)
+
 # ---- fuzzing (clang's libFuzzer) --------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -179,10 +229,14 @@ demo: deps
 	@scripts/demo.sh $(BUILD)
 
 # ---- install --------------------------------------------------------------
-$(BUILD)/mtls.pc: pkgconfig/mtls.pc.in
+# Regenerated on every install: PREFIX may differ from the last one.  Paths
+# under PREFIX are written relative to ${prefix}, so the file relocates.
+$(BUILD)/mtls.pc: pkgconfig/mtls.pc.in FORCE
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|g' \
 	    -e 's|@MBEDTLS_CFLAGS@|$(MBEDTLS_CFLAGS)|g' $< > $@
 
@@ -198,6 +252,8 @@ install: all $(BUILD)/mtls.pc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 man/mtls-check.1 $(DESTDIR)$(MANDIR)/man1/
+
+FORCE:
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \

@@ -126,7 +126,7 @@ enum {
 };
 
 /* Files read by the library are refused above this size. */
-#define MTLS_MAX_FILE_SIZE (4u * 1024u * 1024u)
+#define MTLS_MAX_FILE_SIZE 4194304u /* 4 MiB */
 
 /* A short static description of an error code ("certificate expired").
  * Never NULL; unknown codes give "unknown error". */

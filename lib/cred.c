@@ -50,13 +50,15 @@ static int parse_chain(mbedtls_x509_crt *chain, const mtls_buf *b,
 		return mtls__fail(e, MTLS_ERR_CERT_PARSE,
 		                  "%s: no certificate found (PEM without a "
 		                  "CERTIFICATE block)", disp);
-	ret = mbedtls_x509_crt_parse(chain, b->data, parse_len(b));
-	if (ret == 0)
-		return 0;
-	if (is_pem(b) && strstr(text, "-----END CERTIFICATE-----") == NULL)
+	/* mbedTLS stops quietly at a BEGIN without END: a chain cut short
+	 * would load as a shorter chain that peers refuse. */
+	if (is_pem(b) && mtls__pem_truncated(text))
 		return mtls__fail(e, MTLS_ERR_CERT_PARSE,
 		                  "%s: truncated PEM: BEGIN CERTIFICATE without "
 		                  "END CERTIFICATE", disp);
+	ret = mbedtls_x509_crt_parse(chain, b->data, parse_len(b));
+	if (ret == 0)
+		return 0;
 	if (ret > 0)
 		return mtls__fail(e, MTLS_ERR_CERT_PARSE,
 		                  "%s: %d certificate(s) in the chain could not "

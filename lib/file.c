@@ -146,6 +146,22 @@ void mtls__buf_free(mtls_buf *b)
 	b->len = 0;
 }
 
+/* More "-----BEGIN CERTIFICATE-----" lines than END lines: the text was
+ * cut short. */
+int mtls__pem_truncated(const char *text)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	static const char end[] = "-----END CERTIFICATE-----";
+	const char *p;
+	int open = 0;
+
+	for (p = text; (p = strstr(p, begin)) != NULL; p += sizeof(begin) - 1)
+		open++;
+	for (p = text; (p = strstr(p, end)) != NULL; p += sizeof(end) - 1)
+		open--;
+	return open > 0;
+}
+
 const char *mtls__display(const char *path)
 {
 	return path != NULL ? path : "<memory>";

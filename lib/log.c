@@ -49,5 +49,10 @@ void mtls__log(int level, const char *name, const char *fmt, ...)
 		return;
 	if (name != NULL && name[0] != '\0' && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, " name=%s", name);
+	/* One line, as promised: a newline or terminal escape in a path or
+	 * name must not forge a second log line. */
+	for (char *p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	fn(user, level, msg);
 }

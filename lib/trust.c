@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* Where curl and Go look on common systems, bundles before directories. */
@@ -66,9 +67,26 @@ static int count_crts(const mbedtls_x509_crt *c)
 static int add_buf(mbedtls_x509_crt *ca, const mtls_buf *b, const char *disp,
                    int strict, const char *log_name, mtls_err *e)
 {
+	const char *text = (const char *)b->data;
 	char why[128];
-	int ret = mbedtls_x509_crt_parse(ca, b->data, parse_len(b));
+	int ret;
 
+	/* PEM without a CERTIFICATE block (a key, a CRL) holds no
+	 * certificate; mbedTLS would try it as DER and report a format error.
+	 * Outside strict mode the count check below reports it. */
+	if (is_pem(b) && strstr(text, "-----BEGIN CERTIFICATE-----") == NULL)
+		return strict ? mtls__fail(e, MTLS_ERR_NO_CERTS,
+		                           "%s: no certificate found (PEM "
+		                           "without a CERTIFICATE block)",
+		                           disp)
+		              : 0;
+	/* mbedTLS stops quietly at a BEGIN without END: a bundle cut short
+	 * would load fewer CAs without a word. */
+	if (strict && mtls__pem_truncated(text))
+		return mtls__fail(e, MTLS_ERR_CERT_PARSE,
+		                  "%s: truncated PEM: BEGIN CERTIFICATE without "
+		                  "END CERTIFICATE", disp);
+	ret = mbedtls_x509_crt_parse(ca, b->data, parse_len(b));
 	if (ret == 0)
 		return 0;
 	if (ret > 0 && !strict) {
@@ -103,6 +121,34 @@ static int add_file(mbedtls_x509_crt *ca, const char *path, int strict,
 	return ret;
 }
 
+static int cert_file_name(const char *name)
+{
+	static const char *const ext[] = {".pem", ".crt", ".cer", ".der",
+	                                  ".ca", NULL};
+	size_t n = strlen(name);
+
+	for (int i = 0; ext[i] != NULL; i++) {
+		size_t m = strlen(ext[i]);
+		if (n > m && strcasecmp(name + n - m, ext[i]) == 0)
+			return 1;
+	}
+	/* c_rehash links: 8 hex digits, a dot, a digit. */
+	return n == 10 && name[8] == '.' && strspn(name, "0123456789abcdef") == 8;
+}
+
+static int has_pem_cert(const char *path)
+{
+	mtls_buf b = {0};
+	mtls_err ignore = {0};
+	int yes = 0;
+
+	if (mtls__read_file(path, 0, &b, &ignore) == 0)
+		yes = strstr((const char *)b.data,
+		             "-----BEGIN CERTIFICATE-----") != NULL;
+	mtls__buf_free(&b);
+	return yes;
+}
+
 /* Every regular file of a directory (hidden files and subdirectories
  * skipped), in a stable order so messages are reproducible. */
 static int add_dir(mbedtls_x509_crt *ca, const char *dir, int strict,
@@ -123,10 +169,18 @@ static int add_dir(mbedtls_x509_crt *ca, const char *dir, int strict,
 		        sizeof(path) &&
 		    is_file(path)) {
 			mtls_err fe = {0};
-			/* One bad file in a directory is named, not fatal
-			 * unless strict. */
+			/* Directories hold other things too (README, keys,
+			 * CRLs): a file without certificate text is skipped
+			 * unless its name says it is a certificate.  A broken
+			 * certificate is named, and fatal when strict. */
 			if (add_file(ca, path, strict, log_name, &fe) != 0) {
-				if (strict)
+				if (fe.code == MTLS_ERR_NO_CERTS ||
+				    (fe.code == MTLS_ERR_CERT_PARSE &&
+				     !cert_file_name(name) && !has_pem_cert(path)))
+					mtls__log(MTLS_LOG_DEBUG, log_name,
+					          "%s: skipped, not a certificate",
+					          path);
+				else if (strict)
 					ret = mtls__fail(e, fe.code, "%s",
 					                 fe.msg);
 			}

@@ -8,11 +8,10 @@ set -uo pipefail
 build=${1:?usage: tests/run.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$build" && pwd)
-pki="$build/pki"
-
-# A fresh PKI per run: validity windows (expiring in 10 days, ...) are
-# relative to now.
-rm -rf "$pki"
+# A fresh PKI per run (validity windows such as "expires in 10 days" are
+# relative to now), private to this run so concurrent runs do not collide.
+pki=$(mktemp -d "$build/pki.XXXXXX")
+trap 'rm -rf "$pki"' EXIT
 "$here/pki.sh" "$pki" || { echo "tests/pki.sh failed"; exit 1; }
 export MTLS_TEST_PKI="$pki" MTLS_TEST_BUILD="$build"
 
