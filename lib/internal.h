@@ -60,6 +60,9 @@ int mtls__read_file(const char *path, int secret, mtls_buf *out, mtls_err *e);
 int mtls__copy_mem(const void *p, size_t len, int secret, mtls_buf *out,
                    mtls_err *e);
 void mtls__buf_free(mtls_buf *b);
+/* More BEGIN CERTIFICATE lines than END lines: PEM text cut short, which
+ * mbedTLS would silently load as fewer certificates. */
+int mtls__pem_truncated(const char *text);
 /* The basename of a path, for messages ("<memory>" for NULL). */
 const char *mtls__display(const char *path);
 /* strdup that returns NULL for NULL. */
