@@ -384,8 +384,10 @@ MTLS_API int mtls_handshake(mtls_conn *conn);
 MTLS_API ssize_t mtls_read(mtls_conn *conn, void *buf, size_t len);
 
 /* Writes up to len bytes: > 0 bytes written (possibly fewer than len),
- * MTLS_WANT_READ / MTLS_WANT_WRITE (call again with the same arguments),
- * or < 0. */
+ * MTLS_WANT_READ / MTLS_WANT_WRITE, or < 0.  After a WANT_* value, call
+ * again with the same data and the SAME len (the buffer may have moved):
+ * part of it may already be in a TLS record, and a different len would
+ * make the count returned wrong. */
 MTLS_API ssize_t mtls_write(mtls_conn *conn, const void *buf, size_t len);
 
 /* Sends close_notify: 0, MTLS_WANT_*, or < 0.  The fd stays open. */
@@ -439,8 +441,9 @@ typedef struct mtls_peer {
  * allow list), else why not: MTLS_ERR_PEER_NO_CERT, _UNTRUSTED, _EXPIRED,
  * _NOT_YET_VALID, _REVOKED, _EKU, _NAME, _POLICY, _NOT_VERIFIED (e.g.
  * skipped by mtls_ctx_insecure_skip_verify); MTLS_ERR_STATE before the
- * handshake completed.  peer (may be NULL) is filled with the identity
- * whenever a certificate was presented, verified or not. */
+ * handshake completed (peer is then left untouched).  peer (may be NULL)
+ * is filled whenever the handshake completed: has_cert tells whether a
+ * certificate was presented, and its identity is there verified or not. */
 MTLS_API int mtls_verify_peer(const mtls_conn *conn, mtls_peer *peer);
 
 #ifdef __cplusplus

@@ -1,0 +1,512 @@
+/*
+ * config.c - reads the mtls-proxy configuration file (syntax in config.h).
+ *
+ * Messages name the file and line of the offending directive, as a person
+ * editing the file needs them: "proxy.conf:12: unknown directive 'foo'".
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORDS 8
+#define MAX_LINE 4096
+
+enum block { TOP, IN_LISTEN, IN_UPSTREAM };
+
+struct parser {
+	struct pxy_config *cfg;
+	const char *path;
+	char dir[PATH_MAX]; /* relative paths are taken from here */
+	int line;
+	enum block in;
+	int block_line;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct parser *p, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->path, line, msg);
+	else
+		snprintf(p->err, p->errlen, "%s: %s", p->path, msg);
+	return -1;
+}
+
+int pxy_log_level_parse(const char *w)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(w, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Splits a line into words; "#" starts a comment at the start of a line or
+ * after a blank, so "#" inside a value (a URI fragment) survives. */
+static int split(struct parser *p, char *s, char **w)
+{
+	int n = 0;
+	char *c;
+
+	for (c = s; *c != '\0'; c++)
+		if (*c == '#' && (c == s || *(c - 1) == ' ' || *(c - 1) == '\t')) {
+			*c = '\0';
+			break;
+		}
+	for (c = strtok(s, " \t\r\n"); c != NULL; c = strtok(NULL, " \t\r\n")) {
+		if (n == MAX_WORDS)
+			return fail(p, p->line, "too many words");
+		w[n++] = c;
+	}
+	return n;
+}
+
+/* A path as written, or joined to the config file's directory when
+ * relative, so a config and its credentials can move together. */
+static int set_path(struct parser *p, char **dst, int *dst_line,
+                    const char *name, const char *val)
+{
+	char buf[PATH_MAX];
+
+	if (*dst != NULL)
+		return fail(p, p->line, "duplicate '%s' (first on line %d)",
+		            name, *dst_line);
+	if (val[0] == '/' || p->dir[0] == '\0')
+		snprintf(buf, sizeof(buf), "%s", val);
+	else if ((size_t)snprintf(buf, sizeof(buf), "%s/%s", p->dir, val) >=
+	         sizeof(buf))
+		return fail(p, p->line, "path too long");
+	if ((*dst = strdup(buf)) == NULL)
+		return fail(p, p->line, "out of memory");
+	*dst_line = p->line;
+	return 0;
+}
+
+static int set_str(struct parser *p, char **dst, int *dst_line,
+                   const char *name, const char *val)
+{
+	if (*dst != NULL)
+		return fail(p, p->line, "duplicate '%s' (first on line %d)",
+		            name, *dst_line);
+	if ((*dst = strdup(val)) == NULL)
+		return fail(p, p->line, "out of memory");
+	*dst_line = p->line;
+	return 0;
+}
+
+static int set_seconds(struct parser *p, int *dst, const char *name,
+                       const char *val)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (errno != 0 || *end != '\0' || end == val || v < 1 || v > 86400)
+		return fail(p, p->line,
+		            "'%s' wants seconds from 1 to 86400, not '%s'", name,
+		            val);
+	*dst = (int)v;
+	return 0;
+}
+
+/* "host:port", "[v6]:port" or "*:port" (listen only: any address). */
+static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
+                      int passive)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICSERV}, *res = NULL;
+	char host[256];
+	const char *colon = strrchr(text, ':'), *port;
+	size_t hlen;
+	int rc;
+
+	if (colon == NULL || colon[1] == '\0')
+		return fail(p, p->line, "'%s': want HOST:PORT", text);
+	port = colon + 1;
+	hlen = (size_t)(colon - text);
+	if (hlen > 1 && text[0] == '[' && text[hlen - 1] == ']') {
+		text++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return fail(p, p->line, "'%s': host name too long", text);
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	if (strspn(port, "0123456789") != strlen(port) || atoi(port) < 1 ||
+	    atoi(port) > 65535)
+		return fail(p, p->line, "'%s': bad port '%s'", text, port);
+	if (passive)
+		hints.ai_flags |= AI_PASSIVE;
+	rc = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL
+	                                                             : host,
+	                 port, &hints, &res);
+	if (rc != 0)
+		return fail(p, p->line, "cannot resolve '%s': %s", host,
+		            gai_strerror(rc));
+	memcpy(&a->sa, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	snprintf(a->text, sizeof(a->text), "%s%s%s:%s",
+	         strchr(host, ':') ? "[" : "", host,
+	         strchr(host, ':') ? "]" : "", port);
+	return 0;
+}
+
+static void *grow(void *arr, size_t n, size_t size)
+{
+	return realloc(arr, (n + 1) * size);
+}
+
+static int listen_directive(struct parser *p, char **w, int n)
+{
+	static const struct {
+		const char *name;
+		mtls_allow_kind kind;
+	} allows[] = {{"allow_uri", MTLS_ALLOW_URI},
+	              {"allow_uri_prefix", MTLS_ALLOW_URI_PREFIX},
+	              {"allow_dns", MTLS_ALLOW_DNS},
+	              {"allow_cn", MTLS_ALLOW_CN},
+	              {"allow_ou", MTLS_ALLOW_OU},
+	              {"allow_pin", MTLS_ALLOW_SPKI_SHA256}};
+	struct pxy_listen *l = &p->cfg->listens[p->cfg->n_listens - 1];
+	size_t i;
+
+	if (n != 2)
+		return fail(p, p->line, "'%s' takes one value", w[0]);
+	if (strcmp(w[0], "cert") == 0)
+		return set_path(p, &l->cert, &l->cert_line, w[0], w[1]);
+	if (strcmp(w[0], "key") == 0)
+		return set_path(p, &l->key, &l->key_line, w[0], w[1]);
+	if (strcmp(w[0], "client_ca") == 0)
+		return set_path(p, &l->client_ca, &l->ca_line, w[0], w[1]);
+	if (strcmp(w[0], "crl") == 0)
+		return set_path(p, &l->crl, &l->crl_line, w[0], w[1]);
+	if (strcmp(w[0], "upstream") == 0)
+		return set_str(p, &l->upstream_name, &l->upstream_line, w[0],
+		               w[1]);
+	if (strcmp(w[0], "handshake_timeout") == 0)
+		return set_seconds(p, &l->handshake_timeout, w[0], w[1]);
+	if (strcmp(w[0], "client_auth") == 0) {
+		if (l->client_auth != -1)
+			return fail(p, p->line, "duplicate 'client_auth'");
+		if (strcmp(w[1], "require") == 0)
+			l->client_auth = MTLS_VERIFY_REQUIRE;
+		else if (strcmp(w[1], "optional") == 0)
+			l->client_auth = MTLS_VERIFY_OPTIONAL;
+		else if (strcmp(w[1], "none") == 0)
+			l->client_auth = MTLS_VERIFY_NONE;
+		else
+			return fail(p, p->line,
+			            "client_auth is require, optional or none, "
+			            "not '%s'", w[1]);
+		l->auth_line = p->line;
+		return 0;
+	}
+	for (i = 0; i < sizeof(allows) / sizeof(allows[0]); i++) {
+		struct pxy_allow *a;
+
+		if (strcmp(w[0], allows[i].name) != 0)
+			continue;
+		if ((a = grow(l->allow, l->n_allow, sizeof(*a))) == NULL)
+			return fail(p, p->line, "out of memory");
+		l->allow = a;
+		a[l->n_allow].kind = allows[i].kind;
+		if ((a[l->n_allow].value = strdup(w[1])) == NULL)
+			return fail(p, p->line, "out of memory");
+		l->n_allow++;
+		if (l->allow_line == 0)
+			l->allow_line = p->line;
+		return 0;
+	}
+	return fail(p, p->line, "unknown directive '%s' in listen block", w[0]);
+}
+
+static int upstream_directive(struct parser *p, char **w, int n)
+{
+	struct pxy_upstream *u = &p->cfg->upstreams[p->cfg->n_upstreams - 1];
+	if (n != 2)
+		return fail(p, p->line, "'%s' takes one value", w[0]);
+	if (strcmp(w[0], "target") == 0) {
+		struct pxy_addr *t = grow(u->targets, u->n_targets, sizeof(*t));
+
+		if (t == NULL)
+			return fail(p, p->line, "out of memory");
+		u->targets = t;
+		if (parse_addr(p, &t[u->n_targets], w[1], 0) != 0)
+			return -1;
+		u->n_targets++;
+		return 0;
+	}
+	if (strcmp(w[0], "tls") == 0) {
+		if (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0)
+			return fail(p, p->line, "tls is on or off, not '%s'",
+			            w[1]);
+		u->tls = strcmp(w[1], "on") == 0;
+		return 0;
+	}
+	if (strcmp(w[0], "cert") == 0)
+		return set_path(p, &u->cert, &u->cert_line, w[0], w[1]);
+	if (strcmp(w[0], "key") == 0)
+		return set_path(p, &u->key, &u->key_line, w[0], w[1]);
+	if (strcmp(w[0], "ca") == 0) {
+		if (strcmp(w[1], "system") == 0) /* a keyword, not a path */
+			return set_str(p, &u->ca, &u->ca_line, w[0], w[1]);
+		return set_path(p, &u->ca, &u->ca_line, w[0], w[1]);
+	}
+	if (strcmp(w[0], "server_name") == 0)
+		return set_str(p, &u->server_name, &u->name_line, w[0], w[1]);
+	if (strcmp(w[0], "connect_timeout") == 0)
+		return set_seconds(p, &u->connect_timeout, w[0], w[1]);
+	if (strcmp(w[0], "idle_timeout") == 0)
+		return set_seconds(p, &u->idle_timeout, w[0], w[1]);
+	return fail(p, p->line, "unknown directive '%s' in upstream block",
+	            w[0]);
+}
+
+static int open_block(struct parser *p, char **w, int n)
+{
+	struct pxy_config *c = p->cfg;
+
+	if (n != 3 || strcmp(w[2], "{") != 0)
+		return fail(p, p->line, "want '%s %s {'", w[0],
+		            strcmp(w[0], "listen") == 0 ? "ADDR:PORT" : "NAME");
+	p->block_line = p->line;
+	if (strcmp(w[0], "listen") == 0) {
+		struct pxy_listen *l = grow(c->listens, c->n_listens, sizeof(*l));
+
+		if (l == NULL)
+			return fail(p, p->line, "out of memory");
+		c->listens = l;
+		l = &l[c->n_listens++];
+		memset(l, 0, sizeof(*l));
+		l->line = p->line;
+		l->client_auth = -1;
+		l->handshake_timeout = 10;
+		l->fd = -1;
+		p->in = IN_LISTEN;
+		return parse_addr(p, &l->addr, w[1], 1);
+	} else {
+		struct pxy_upstream *u =
+		    grow(c->upstreams, c->n_upstreams, sizeof(*u));
+		size_t i;
+
+		if (u == NULL)
+			return fail(p, p->line, "out of memory");
+		c->upstreams = u;
+		for (i = 0; i < c->n_upstreams; i++)
+			if (strcmp(u[i].name, w[1]) == 0)
+				return fail(p, p->line,
+				            "upstream '%s' already defined on "
+				            "line %d", w[1], u[i].line);
+		u = &u[c->n_upstreams++];
+		memset(u, 0, sizeof(*u));
+		u->line = p->line;
+		u->connect_timeout = 5;
+		u->idle_timeout = 300;
+		p->in = IN_UPSTREAM;
+		if ((u->name = strdup(w[1])) == NULL)
+			return fail(p, p->line, "out of memory");
+		return 0;
+	}
+}
+
+static int directive(struct parser *p, char **w, int n)
+{
+	if (strcmp(w[0], "}") == 0) {
+		if (n != 1)
+			return fail(p, p->line, "'}' stands alone on its line");
+		if (p->in == TOP)
+			return fail(p, p->line, "'}' without an open block");
+		p->in = TOP;
+		return 0;
+	}
+	if (p->in == IN_LISTEN)
+		return listen_directive(p, w, n);
+	if (p->in == IN_UPSTREAM)
+		return upstream_directive(p, w, n);
+	if (strcmp(w[0], "listen") == 0 || strcmp(w[0], "upstream") == 0)
+		return open_block(p, w, n);
+	if (strcmp(w[0], "log_level") == 0) {
+		if (n != 2 || (p->cfg->log_level = pxy_log_level_parse(w[1])) < 0)
+			return fail(p, p->line,
+			            "log_level is error, warn, info or debug");
+		return 0;
+	}
+	return fail(p, p->line, "unknown directive '%s'", w[0]);
+}
+
+static struct pxy_upstream *find_upstream(struct pxy_config *c,
+                                          const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_upstreams; i++)
+		if (strcmp(c->upstreams[i].name, name) == 0)
+			return &c->upstreams[i];
+	return NULL;
+}
+
+/* What the grammar cannot say: required directives, references,
+ * combinations that make no sense. */
+static int check(struct parser *p)
+{
+	struct pxy_config *c = p->cfg;
+	size_t i;
+
+	if (c->n_listens == 0)
+		return fail(p, 0, "no 'listen' block");
+	for (i = 0; i < c->n_listens; i++) {
+		struct pxy_listen *l = &c->listens[i];
+
+		if (l->cert == NULL)
+			return fail(p, l->line, "listen %s: no 'cert'",
+			            l->addr.text);
+		if (l->upstream_name == NULL)
+			return fail(p, l->line, "listen %s: no 'upstream'",
+			            l->addr.text);
+		l->upstream = find_upstream(c, l->upstream_name);
+		if (l->upstream == NULL)
+			return fail(p, l->upstream_line,
+			            "no upstream named '%s'", l->upstream_name);
+		if (l->client_ca == NULL && l->client_auth != -1 &&
+		    l->client_auth != MTLS_VERIFY_NONE)
+			return fail(p, l->auth_line,
+			            "client_auth needs a 'client_ca'");
+		if (l->client_ca == NULL && l->n_allow > 0)
+			return fail(p, l->allow_line,
+			            "an allow list needs a 'client_ca'");
+		if (l->client_ca == NULL && l->crl != NULL)
+			return fail(p, l->crl_line, "'crl' needs a 'client_ca'");
+	}
+	for (i = 0; i < c->n_upstreams; i++) {
+		struct pxy_upstream *u = &c->upstreams[i];
+
+		if (u->n_targets == 0)
+			return fail(p, u->line, "upstream %s: no 'target'",
+			            u->name);
+		if (!u->tls && (u->cert || u->key || u->ca || u->server_name))
+			return fail(p,
+			            u->cert ? u->cert_line
+			            : u->key ? u->key_line
+			            : u->ca ? u->ca_line : u->name_line,
+			            "upstream %s: TLS settings with 'tls off' "
+			            "(add 'tls on')", u->name);
+		if (u->key != NULL && u->cert == NULL)
+			return fail(p, u->key_line, "'key' without 'cert'");
+	}
+	return 0;
+}
+
+static void config_dir(struct parser *p, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (slash == path)
+		n = 1; /* "/x.conf": root */
+	if (n >= sizeof(p->dir))
+		n = 0;
+	memcpy(p->dir, path, n);
+	p->dir[n] = '\0';
+}
+
+int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
+                    size_t errlen)
+{
+	struct parser p = {.cfg = cfg, .path = path, .err = err,
+	                   .errlen = errlen};
+	char line[MAX_LINE], *w[MAX_WORDS];
+	FILE *f;
+	int n, rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = MTLS_LOG_INFO;
+	config_dir(&p, path);
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		p.line++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			fail(&p, p.line, "line too long");
+			goto out;
+		}
+		if ((n = split(&p, line, w)) < 0)
+			goto out;
+		if (n > 0 && directive(&p, w, n) != 0)
+			goto out;
+	}
+	if (ferror(f)) {
+		fail(&p, 0, "read error: %s", strerror(errno));
+		goto out;
+	}
+	if (p.in != TOP) {
+		fail(&p, p.block_line, "block not closed with '}'");
+		goto out;
+	}
+	if ((cfg->path = strdup(path)) == NULL) {
+		fail(&p, 0, "out of memory");
+		goto out;
+	}
+	rc = check(&p);
+out:
+	fclose(f);
+	if (rc != 0)
+		pxy_config_free(cfg);
+	return rc;
+}
+
+void pxy_config_free(struct pxy_config *cfg)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_listens; i++) {
+		struct pxy_listen *l = &cfg->listens[i];
+
+		free(l->cert);
+		free(l->key);
+		free(l->client_ca);
+		free(l->crl);
+		free(l->upstream_name);
+		for (j = 0; j < l->n_allow; j++)
+			free(l->allow[j].value);
+		free(l->allow);
+		mtls_ctx_free(l->ctx);
+	}
+	for (i = 0; i < cfg->n_upstreams; i++) {
+		struct pxy_upstream *u = &cfg->upstreams[i];
+
+		free(u->name);
+		free(u->targets);
+		free(u->cert);
+		free(u->key);
+		free(u->ca);
+		free(u->server_name);
+		mtls_ctx_free(u->ctx);
+	}
+	free(cfg->listens);
+	free(cfg->upstreams);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,18 @@
+/*
+ * log.h - one line per event on stderr: "2026-11-23T14:29:05Z info: ...".
+ */
+#ifndef MTLS_PROXY_LOG_H
+#define MTLS_PROXY_LOG_H
+
+#include <mtls.h>
+
+/* Messages above this MTLS_LOG_* level are dropped (default info). */
+void pxy_log_set_level(int level);
+
+void pxy_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The library's log callback: routes its messages through pxy_log. */
+void pxy_log_mtls(void *user, int level, const char *msg);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * proxy.h - the event loop: accepts TLS clients, connects them to their
+ * upstream (plain TCP or mTLS) and copies bytes both ways.
+ *
+ * One thread, one epoll set, non-blocking sockets.  Each connection goes
+ * client handshake -> upstream connect -> upstream handshake (tls on) ->
+ * relay, with half-close carried across (EOF or close_notify on one side
+ * shuts down the write side of the other) and one log line when it ends.
+ */
+#ifndef MTLS_PROXY_PROXY_H
+#define MTLS_PROXY_PROXY_H
+
+#include "config.h"
+
+/* Opens every listening socket of cfg.  0, or -1 after logging why. */
+int pxy_listen_all(struct pxy_config *cfg);
+
+/* Runs until pxy_stop() is called, then stops accepting and returns once
+ * the open connections are done or after 5 seconds.  0, or -1 if the event
+ * loop could not start. */
+int pxy_run(struct pxy_config *cfg);
+
+/* Async-signal-safe: asks pxy_run() to wind down. */
+void pxy_stop(void);
+
+#endif
