@@ -6,6 +6,7 @@ ap = argparse.ArgumentParser()
 for a in ("results", "scale", "out", "chart", "machine", "versions", "command",
           "duration", "smoke", "commit"):
     ap.add_argument("--" + a, required=True)
+ap.add_argument("--wrapper", default="")  # bench/wrapper-cost output, optional
 A = ap.parse_args()
 
 rows, cells = [], {}
@@ -132,6 +133,19 @@ for row in rows:
             if r is not None:
                 w(f"| {row} / nginx-stream | {c} | {r:.2f} | {t} |")
 w("")
+
+if A.wrapper and os.path.exists(A.wrapper):
+    w("## The library's own cost, in instructions (bench/wrapper-cost)")
+    w("")
+    w("Wall-clock rates on a shared 2-vCPU VM move by tens of percent between runs; instruction counts do "
+      "not. `bench/wrapper-cost` runs the raw mbedTLS server and the same server on libmtls under "
+      "valgrind's callgrind and counts the server's instructions per TLS 1.2 handshake (start-up "
+      "subtracted). Ratio = raw / libmtls (target ≥ 0.97):")
+    w("")
+    w("```")
+    w(open(A.wrapper).read().rstrip())
+    w("```")
+    w("")
 
 w("## Library-scale cells (bench/scale.c, no network)")
 w("")
