@@ -2,9 +2,11 @@
  * client.c - a minimal mTLS client on libmtls.
  *
  *   client HOST PORT CERT KEY CA [MESSAGE]
+ *   client --version
  *
- * Connects to HOST:PORT presenting CERT/KEY, verifies the server against
- * CA and the name HOST, sends MESSAGE and prints the reply.
+ * Connects to HOST:PORT presenting CERT/KEY (CERT "-": no certificate),
+ * verifies the server against CA and the name HOST, sends MESSAGE and
+ * prints the reply.  --version prints the mbedTLS version in use.
  */
 #include <mtls.h>
 
@@ -41,13 +43,19 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int fd = -1, rc = 1;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("mbedTLS %s\n", mtls_mbedtls_version());
+		return 0;
+	}
 	if (argc < 6) {
 		fprintf(stderr, "usage: %s HOST PORT CERT KEY CA [MESSAGE]\n",
 		        argv[0]);
 		return 2;
 	}
 	ctx = mtls_ctx_new(MTLS_ROLE_CLIENT);
-	if (ctx == NULL || mtls_load_client_pair(ctx, argv[3], argv[4]) != 0 ||
+	if (ctx == NULL ||
+	    (strcmp(argv[3], "-") != 0 &&
+	     mtls_load_client_pair(ctx, argv[3], argv[4]) != 0) ||
 	    mtls_set_trusted_ca(ctx, argv[5]) != 0) {
 		fprintf(stderr, "client: %s\n",
 		        ctx ? mtls_ctx_error(ctx) : "out of memory");

@@ -1,11 +1,12 @@
 /*
  * server.c - a minimal mTLS echo server on libmtls.
  *
- *   server PORT CERT KEY CLIENT_CA
+ *   server PORT CERT KEY CLIENT_CA [CRL]
  *
  * Accepts one connection at a time on 127.0.0.1:PORT, requires a client
- * certificate issued by CLIENT_CA, prints who connected, and echoes one
- * message back prefixed with the client's subject.
+ * certificate issued by CLIENT_CA (and not revoked by CRL, if given),
+ * prints who connected, and echoes one message back prefixed with the
+ * client's subject.
  */
 #include <mtls.h>
 
@@ -75,14 +76,16 @@ int main(int argc, char **argv)
 	mtls_ctx *ctx;
 	int lfd;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s PORT CERT KEY CLIENT_CA\n", argv[0]);
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: %s PORT CERT KEY CLIENT_CA [CRL]\n",
+		        argv[0]);
 		return 2;
 	}
 	mtls_set_log_callback(log_line, NULL);
 	ctx = mtls_ctx_new(MTLS_ROLE_SERVER);
 	if (ctx == NULL || mtls_load_server_pair(ctx, argv[2], argv[3]) != 0 ||
-	    mtls_set_trusted_ca(ctx, argv[4]) != 0) {
+	    mtls_set_trusted_ca(ctx, argv[4]) != 0 ||
+	    (argc == 6 && mtls_set_crl(ctx, argv[5]) != 0)) {
 		fprintf(stderr, "server: %s\n",
 		        ctx ? mtls_ctx_error(ctx) : "out of memory");
 		mtls_ctx_free(ctx);

@@ -26,7 +26,13 @@ struct mtls_conn {
 	void *user;
 	int sys_errno;
 	int hs_done;
+	int would_block;         /* the last I/O callback had nothing to do */
+	int got_data;            /* mtls_read returned application data */
 	int resumed;             /* server: a ticket or cached session used */
+	const mtls_snap *resumed_by; /* server: whose state resumed it */
+	mbedtls_x509_crt resumed_peer; /* server, TLS 1.3: from the ticket */
+	int has_resumed_peer;
+	uint32_t resumed_flags;
 	int verified_chain;      /* verify_cb ran: a full handshake */
 	int policy_failed;
 	int name_failed;
@@ -42,12 +48,6 @@ struct mtls_conn {
  * callbacks, which mbedTLS calls without the connection. */
 static _Thread_local mtls_conn *hs_conn;
 
-void mtls__mark_resumed(void)
-{
-	if (hs_conn != NULL)
-		hs_conn->resumed = 1;
-}
-
 static mtls_conn *conn_of(mbedtls_ssl_context *ssl)
 {
 	return (mtls_conn *)(void *)((char *)ssl - offsetof(mtls_conn, ssl));
@@ -57,6 +57,80 @@ static mtls_conn *conn_of(mbedtls_ssl_context *ssl)
 static const mtls_snap *judge(const mtls_conn *c)
 {
 	return c->host_snap != NULL ? c->host_snap : c->snap;
+}
+
+mtls_snap *mtls__hs_judge(void)
+{
+	/* Snapshots are immutable but for their own locked session state. */
+	return hs_conn != NULL ? (mtls_snap *)judge(hs_conn) : NULL;
+}
+
+void mtls__mark_resumed(const mtls_snap *by)
+{
+	if (hs_conn != NULL) {
+		hs_conn->resumed = 1;
+		hs_conn->resumed_by = by;
+	}
+}
+
+int mtls__hs_version(void)
+{
+	return hs_conn != NULL ? mtls__ssl_version(&hs_conn->ssl) : 0;
+}
+
+/* The peer's leaf: from this handshake, or from a TLS 1.3 ticket. */
+static const mbedtls_x509_crt *peer_crt(const mtls_conn *c)
+{
+	const mbedtls_x509_crt *crt = mtls__peer_cert(&c->ssl);
+
+	if (crt == NULL && c->has_resumed_peer)
+		crt = &c->resumed_peer;
+	return crt;
+}
+
+static uint32_t verify_flags(const mtls_conn *c);
+
+int mtls__hs_identity(const unsigned char **der, size_t *len,
+                      unsigned char meta[5])
+{
+	const mtls_conn *c = hs_conn;
+	const mbedtls_x509_crt *crt;
+	uint32_t flags;
+
+	if (c == NULL || mtls__ssl_version(&c->ssl) != MTLS_TLS1_3 ||
+	    (crt = peer_crt(c)) == NULL || crt->raw.p == NULL)
+		return -1;
+	flags = verify_flags(c);
+	meta[0] = (unsigned char)(flags >> 24);
+	meta[1] = (unsigned char)(flags >> 16);
+	meta[2] = (unsigned char)(flags >> 8);
+	meta[3] = (unsigned char)flags;
+	meta[4] = (unsigned char)c->policy_failed;
+	*der = crt->raw.p;
+	*len = crt->raw.len;
+	return 0;
+}
+
+int mtls__hs_restore_identity(const unsigned char *der, size_t len,
+                              const unsigned char meta[5])
+{
+	mtls_conn *c = hs_conn;
+
+	if (c == NULL)
+		return -1;
+	mbedtls_x509_crt_free(&c->resumed_peer);
+	mbedtls_x509_crt_init(&c->resumed_peer);
+	c->has_resumed_peer = 0;
+	c->resumed_flags = 0;
+	if (der == NULL)
+		return 0;
+	if (mbedtls_x509_crt_parse_der(&c->resumed_peer, der, len) != 0)
+		return -1;
+	c->has_resumed_peer = 1;
+	c->resumed_flags = (uint32_t)meta[0] << 24 | (uint32_t)meta[1] << 16 |
+	                   (uint32_t)meta[2] << 8 | meta[3];
+	c->policy_failed = meta[4] != 0;
+	return 0;
 }
 
 /* ---- I/O callbacks -------------------------------------------------------- */
@@ -71,8 +145,10 @@ static int fd_send(void *p, const unsigned char *buf, size_t len)
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
 		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	}
 	c->sys_errno = errno;
 	return MBEDTLS_ERR_NET_SEND_FAILED;
 }
@@ -87,8 +163,10 @@ static int fd_recv(void *p, unsigned char *buf, size_t len)
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
 		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_READ;
+	}
 	c->sys_errno = errno;
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
@@ -100,8 +178,10 @@ static int user_send(void *p, const unsigned char *buf, size_t len)
 
 	if (n > 0)
 		return (int)(n > (ssize_t)len ? (ssize_t)len : n);
-	if (n == MTLS_WANT_WRITE || n == MTLS_WANT_READ)
+	if (n == MTLS_WANT_WRITE || n == MTLS_WANT_READ) {
+		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	}
 	return MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
@@ -112,8 +192,10 @@ static int user_recv(void *p, unsigned char *buf, size_t len)
 
 	if (n >= 0)
 		return (int)(n > (ssize_t)len ? (ssize_t)len : n);
-	if (n == MTLS_WANT_READ || n == MTLS_WANT_WRITE)
+	if (n == MTLS_WANT_READ || n == MTLS_WANT_WRITE) {
+		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_READ;
+	}
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
@@ -130,16 +212,23 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	const mtls_snap *s = judge(c);
 
 	c->verified_chain = 1;
+	if (s->insecure) {
+		/* every depth: an unknown issuer is flagged on the top of the
+		 * chain, not on the leaf */
+		*flags = 0;
+		if (depth == 0) {
+			c->saw_cert = 1;
+			mtls__fmt_dn(&crt->subject, c->peer_subject,
+			             sizeof(c->peer_subject));
+		}
+		return 0;
+	}
 	if (depth != 0) {
 		c->chain_flags |= *flags;
 		return 0;
 	}
 	c->saw_cert = 1;
 	mtls__fmt_dn(&crt->subject, c->peer_subject, sizeof(c->peer_subject));
-	if (s->insecure) {
-		*flags = 0;
-		return 0;
-	}
 	if (c->ip_target && !mtls__crt_has_ip(crt, c->target)) {
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 		c->name_failed = 1;
@@ -224,7 +313,7 @@ static int setup(mtls_conn *c, const char *server_name)
 	if (mbedtls_ssl_set_hostname(&c->ssl, c->ip_target ? NULL : name) != 0)
 		return mtls__fail(&c->err, MTLS_ERR_INVALID_ARG,
 		                  "server name \"%s\" is not usable", name);
-	mtls__ctx_offer_session(c->ctx, &c->ssl);
+	mtls__ctx_offer_session(c->ctx, &c->ssl, c->target, c->snap->id);
 	if (c->snap->insecure)
 		mtls__log(MTLS_LOG_WARN, c->ctx->name,
 		          "INSECURE: connecting to %s without verifying its "
@@ -242,6 +331,7 @@ static mtls_conn *conn_new(mtls_ctx *ctx, const char *server_name)
 	if (c == NULL)
 		return NULL;
 	mbedtls_ssl_init(&c->ssl);
+	mbedtls_x509_crt_init(&c->resumed_peer);
 	c->ctx = mtls__ctx_ref(ctx);
 	c->fd = -1;
 	c->setup_err = setup(c, server_name);
@@ -285,6 +375,7 @@ void mtls_conn_free(mtls_conn *c)
 	if (c == NULL)
 		return;
 	mbedtls_ssl_free(&c->ssl);
+	mbedtls_x509_crt_free(&c->resumed_peer);
 	mtls__snap_unref(c->host_snap);
 	mtls__snap_unref(c->snap);
 	mtls__ctx_unref(c->ctx);
@@ -299,7 +390,7 @@ static int verify_code(const mtls_conn *c, uint32_t flags)
 {
 	/* Until the handshake completes, mbedTLS keeps the peer's
 	 * certificate out of reach: verify_cb noted whether there was one. */
-	if (c->hs_done ? mtls__peer_cert(&c->ssl) == NULL : !c->saw_cert)
+	if (c->hs_done ? peer_crt(c) == NULL : !c->saw_cert)
 		return MTLS_ERR_PEER_NO_CERT;
 	if (flags == 0)
 		return judge(c)->insecure ? MTLS_ERR_PEER_NOT_VERIFIED : 0;
@@ -332,7 +423,9 @@ static uint32_t verify_flags(const mtls_conn *c)
 	uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
 
 	/* -1 (all bits) means "not verified yet": use what verify_cb saw. */
-	return flags == (uint32_t)-1 ? c->chain_flags : flags | c->chain_flags;
+	if (flags == (uint32_t)-1)
+		flags = 0;
+	return flags | c->chain_flags | c->resumed_flags;
 }
 
 static int verify_failure(mtls_conn *c)
@@ -399,6 +492,26 @@ static int map_error(mtls_conn *c, int ret)
 		                  "connection closed by the %s%s", peer_word(c),
 		                  c->hs_done ? " without close_notify"
 		                             : " during the handshake");
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+		/* mbedTLS 3.6 sends and expects TLS 1.3 alerts at the end of
+		 * the handshake under keys the peer has already left (its
+		 * server's certificate_required, a client's bad_certificate):
+		 * they arrive as records that do not decrypt. */
+		if (mtls__ssl_version(&c->ssl) == MTLS_TLS1_3 &&
+		    (c->ctx->role == MTLS_ROLE_SERVER
+		         ? !c->hs_done
+		         : c->hs_done && !c->got_data))
+			return mtls__fail(&c->err, MTLS_ERR_ALERT,
+			                  "%s aborted the %s with a TLS 1.3 "
+			                  "alert that could not be decrypted "
+			                  "(it most likely refused %s "
+			                  "certificate)",
+			                  peer_word(c),
+			                  c->hs_done ? "connection" : "handshake",
+			                  c->ctx->role == MTLS_ROLE_SERVER
+			                      ? "our"
+			                      : "our client");
+		break;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
 		return mtls__fail(&c->err, MTLS_ERR_ALERT,
 		                  c->ctx->role == MTLS_ROLE_CLIENT && c->hs_done
@@ -455,12 +568,34 @@ int mtls_handshake(mtls_conn *c)
 			c->err.code = 0;
 			return code;
 		}
+		/* A TLS 1.2 server refusing a missing client certificate
+		 * closes without an alert in mbedTLS: send one, so that the
+		 * client learns why. */
+		if (code == MTLS_ERR_PEER_NO_CERT &&
+		    c->ctx->role == MTLS_ROLE_SERVER &&
+		    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)
+			(void)mbedtls_ssl_send_alert_message(
+			    &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+			    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
 		return fail_logged(c, code);
+	}
+	/* A session resumes only under the policy that admitted it.  With
+	 * SNI, TLS 1.2 lets a client put its ticket before its server name,
+	 * so the ticket may have been opened by the listener's state before
+	 * a host was chosen. */
+	if (c->resumed && c->resumed_by != judge(c)) {
+		(void)mbedtls_ssl_send_alert_message(
+		    &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+		return fail_logged(c, mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+		                                 "client resumed a session of "
+		                                 "another host than the one "
+		                                 "its SNI names"));
 	}
 	c->hs_done = 1;
 	if (c->ctx->role == MTLS_ROLE_CLIENT &&
 	    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)
-		mtls__ctx_save_session(c->ctx, &c->ssl);
+		mtls__ctx_save_session(c->ctx, &c->ssl, c->target, c->snap->id);
 	return 0;
 }
 
@@ -472,17 +607,36 @@ ssize_t mtls_read(mtls_conn *c, void *buf, size_t len)
 		return MTLS_ERR_INVALID_ARG;
 	if (!c->hs_done && (ret = mtls_handshake(c)) != 0)
 		return ret;
-	for (;;) {
+	hs_conn = c;
+	for (int spins = 0;; spins++) {
+		c->would_block = 0;
 		ret = mbedtls_ssl_read(&c->ssl, buf, len);
 #if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
 		/* TLS 1.3 tickets arrive after the handshake. */
 		if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
-			mtls__ctx_save_session(c->ctx, &c->ssl);
+			mtls__ctx_save_session(c->ctx, &c->ssl, c->target,
+			                       c->snap->id);
 			continue;
 		}
 #endif
+		/* mbedTLS 3.x returns WANT_READ after a record that carried
+		 * no data (a TLS 1.3 NewSessionTicket) although the socket
+		 * may still hold some: only the socket decides "would
+		 * block" (on a blocking socket, it never does). */
+		if ((ret == MBEDTLS_ERR_SSL_WANT_READ ||
+		     ret == MBEDTLS_ERR_SSL_WANT_WRITE) &&
+		    !c->would_block && spins < 64)
+			continue;
 		break;
 	}
+	hs_conn = NULL;
+	if (ret > 0) {
+		c->got_data = 1;
+		return ret;
+	}
+	/* mbedTLS reads a transport EOF as 0; close_notify is its own code */
+	if (ret == 0 && len > 0)
+		return fail_logged(c, map_error(c, MBEDTLS_ERR_SSL_CONN_EOF));
 	if (ret >= 0)
 		return ret;
 	if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
@@ -498,6 +652,7 @@ ssize_t mtls_write(mtls_conn *c, const void *buf, size_t len)
 		return MTLS_ERR_INVALID_ARG;
 	if (!c->hs_done && (ret = mtls_handshake(c)) != 0)
 		return ret;
+	hs_conn = c; /* a server may write a TLS 1.3 ticket here */
 	do
 		ret = mbedtls_ssl_write(&c->ssl, buf, len);
 #if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
@@ -505,6 +660,7 @@ ssize_t mtls_write(mtls_conn *c, const void *buf, size_t len)
 #else
 	while (0);
 #endif
+	hs_conn = NULL;
 	if (ret >= 0)
 		return ret;
 	return fail_logged(c, map_error(c, ret));
@@ -585,7 +741,7 @@ int mtls_verify_peer(const mtls_conn *c, mtls_peer *peer)
 		return MTLS_ERR_INVALID_ARG;
 	if (!c->hs_done)
 		return MTLS_ERR_STATE;
-	crt = mtls__peer_cert(&c->ssl);
+	crt = peer_crt(c);
 	if (peer != NULL)
 		mtls__peer_fill(crt, peer);
 	if (crt == NULL)

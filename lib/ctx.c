@@ -33,12 +33,6 @@ mtls_ctx *mtls_ctx_new(mtls_role role)
 	ctx->tls_max = MTLS_HAVE_TLS13 ? MTLS_TLS1_3 : MTLS_TLS1_2;
 	ctx->resumption = 1;
 	ctx->unknown_host = MTLS_SNI_DEFAULT;
-#if defined(MBEDTLS_SSL_TICKET_C)
-	mbedtls_ssl_ticket_init(&ctx->ticket);
-#endif
-#if defined(MBEDTLS_SSL_CACHE_C)
-	mbedtls_ssl_cache_init(&ctx->cache);
-#endif
 	mbedtls_ssl_session_init(&ctx->session);
 	return ctx;
 }
@@ -63,13 +57,8 @@ void mtls__ctx_unref(mtls_ctx *ctx)
 		return;
 	mtls__snap_unref(ctx->snap);
 	mtls__hosts_free(ctx->hosts);
-#if defined(MBEDTLS_SSL_TICKET_C)
-	mbedtls_ssl_ticket_free(&ctx->ticket);
-#endif
-#if defined(MBEDTLS_SSL_CACHE_C)
-	mbedtls_ssl_cache_free(&ctx->cache);
-#endif
 	mbedtls_ssl_session_free(&ctx->session);
+	free(ctx->session_target);
 	free(ctx->server_name);
 	free(ctx->alpn);
 	for (size_t i = 0; i < ctx->n_allow; i++)
@@ -148,6 +137,10 @@ int mtls_ctx_set_key_password(mtls_ctx *ctx, const char *password)
 	if (ctx == NULL)
 		return MTLS_ERR_INVALID_ARG;
 	begin(ctx);
+	/* An empty password is no password: mbedTLS would try "" and call it
+	 * wrong, hiding that one is required. */
+	if (password != NULL && password[0] == '\0')
+		password = NULL;
 	if (password != NULL && (copy = strdup(password)) == NULL)
 		return mtls__fail(&ctx->err, MTLS_ERR_NO_MEMORY,
 		                  "out of memory");
@@ -474,6 +467,11 @@ int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols)
 			p += len;
 			if (*p == '\0')
 				break;
+			if (p[1] == '\0') /* a trailing comma: empty name */
+				return finish(ctx, mtls__fail(
+				    &ctx->err, MTLS_ERR_INVALID_ARG,
+				    "ALPN list \"%s\": empty or over-long "
+				    "protocol name", protocols));
 		}
 	}
 	return set_string(ctx, &ctx->alpn, protocols);
@@ -724,28 +722,47 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 
 /* ---- client sessions ------------------------------------------------------ */
 
-void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl)
+static int same_target(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl,
+                            const char *target, uint64_t snap_id)
 {
 	mbedtls_ssl_session s;
+	char *t = NULL;
 
 	if (!ctx->resumption)
+		return;
+	if (target != NULL && (t = strdup(target)) == NULL)
 		return;
 	mbedtls_ssl_session_init(&s);
 	if (mbedtls_ssl_get_session(ssl, &s) != 0) {
 		mbedtls_ssl_session_free(&s);
+		free(t);
 		return;
 	}
 	pthread_mutex_lock(&ctx->lock);
 	mbedtls_ssl_session_free(&ctx->session);
 	ctx->session = s; /* moves ownership of its buffers */
+	free(ctx->session_target);
+	ctx->session_target = t;
+	ctx->session_snap = snap_id;
 	ctx->has_session = 1;
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl)
+/* A session verified one name, under one trust and configuration: offered
+ * for another name, or after the context changed, it would skip the
+ * checks that apply now. */
+void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl,
+                             const char *target, uint64_t snap_id)
 {
 	pthread_mutex_lock(&ctx->lock);
-	if (ctx->resumption && ctx->has_session)
+	if (ctx->resumption && ctx->has_session &&
+	    ctx->session_snap == snap_id &&
+	    same_target(ctx->session_target, target))
 		(void)mbedtls_ssl_set_session(ssl, &ctx->session);
 	pthread_mutex_unlock(&ctx->lock);
 }

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define MTLS_ERRBUF 512
@@ -182,6 +183,24 @@ typedef struct mtls_snap {
 	char **alpn;          /* NULL-terminated, as mbedTLS keeps it */
 	mtls_allow *allow;
 	size_t n_allow;
+	uint64_t id;          /* unique per process: what a client session
+	                       * was verified under */
+	/* Server resumption state.  It lives here, not on the context, so a
+	 * session is only resumed under the very policy (CAs, CRL, verify
+	 * mode, allow list) and host that admitted it: any change builds a
+	 * new snapshot with fresh ticket keys and an empty cache. */
+	int resumption;
+#if defined(MBEDTLS_SSL_TICKET_C)
+	int ticket_ready;
+	mbedtls_ssl_ticket_context ticket;
+#endif
+#if MTLS_HAVE_TLS13
+	unsigned char id_key[32]; /* seals the peer identity in TLS 1.3
+	                           * tickets, which mbedTLS leaves out */
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+	mbedtls_ssl_cache_context cache;
+#endif
 } mtls_snap;
 
 /* The context's current snapshot, built if needed, with a reference the
@@ -193,8 +212,21 @@ void mtls__snap_invalidate(mtls_ctx *ctx);
 
 /* ---- conn.c ------------------------------------------------------------- */
 
-/* Session callbacks call this when a session is resumed. */
-void mtls__mark_resumed(void);
+/* Server session callbacks: the snapshot whose resumption state serves
+ * the handshake running on this thread (the SNI host's, else the
+ * listener's), or NULL outside one; and the note that `by` resumed it. */
+mtls_snap *mtls__hs_judge(void);
+void mtls__mark_resumed(const mtls_snap *by);
+/* TLS 1.3 server tickets: the peer identity of the handshake on this
+ * thread (leaf DER and 5 bytes of verification outcome; -1 when there is
+ * none to keep), and its restoration when a ticket is opened (der NULL
+ * forgets it; < 0 if it cannot be restored). */
+int mtls__hs_identity(const unsigned char **der, size_t *len,
+                      unsigned char meta[5]);
+int mtls__hs_restore_identity(const unsigned char *der, size_t len,
+                              const unsigned char meta[5]);
+/* The negotiated version of the handshake on this thread, or 0. */
+int mtls__hs_version(void);
 
 /* The SNI callback of every server configuration. */
 int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
@@ -204,9 +236,13 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 
 mtls_ctx *mtls__ctx_ref(mtls_ctx *ctx);
 void mtls__ctx_unref(mtls_ctx *ctx);
-/* Client role: remember / re-offer this upstream's session. */
-void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl);
-void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl);
+/* Client role: remember / re-offer this upstream's session.  A session
+ * is only offered again for the same target name, under the same
+ * snapshot (trust, settings) that verified the upstream. */
+void mtls__ctx_save_session(mtls_ctx *ctx, const mbedtls_ssl_context *ssl,
+                            const char *target, uint64_t snap_id);
+void mtls__ctx_offer_session(mtls_ctx *ctx, mbedtls_ssl_context *ssl,
+                             const char *target, uint64_t snap_id);
 
 struct mtls_ctx {
 	atomic_int refs;
@@ -241,12 +277,11 @@ struct mtls_ctx {
 
 	mtls_snap *snap; /* current snapshot, NULL until needed */
 
-	/* resumption state: survives reloads */
-	int ticket_ready;
-	mbedtls_ssl_ticket_context ticket;
-	mbedtls_ssl_cache_context cache;
+	/* client resumption: the last session, and what verified it */
 	int has_session;
 	mbedtls_ssl_session session;
+	char *session_target;
+	uint64_t session_snap;
 };
 
 #endif

@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/gcm.h>
+#include <mbedtls/platform_util.h>
+
+static atomic_uint_fast64_t next_id;
+
 static void free_alpn(char **list)
 {
 	if (list == NULL)
@@ -57,6 +62,15 @@ void mtls__snap_unref(mtls_snap *s)
 	for (size_t i = 0; i < s->n_allow; i++)
 		free(s->allow[i].value);
 	free(s->allow);
+#if defined(MBEDTLS_SSL_TICKET_C)
+	mbedtls_ssl_ticket_free(&s->ticket);
+#endif
+#if MTLS_HAVE_TLS13
+	mbedtls_platform_zeroize(s->id_key, sizeof(s->id_key));
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+	mbedtls_ssl_cache_free(&s->cache);
+#endif
 	free(s);
 }
 
@@ -83,14 +97,154 @@ static int copy_allow(mtls_snap *s, const mtls_ctx *ctx)
 	return 0;
 }
 
+/* The session callbacks are registered on the listener's configuration,
+ * but each uses the resumption state of the snapshot judging the
+ * handshake (the SNI host's when one matched): a session admitted by one
+ * host's policy cannot be resumed under another's, and a policy change
+ * (new snapshot, new keys) ends the sessions it no longer vouches for. */
+static mtls_snap *session_snap(void *fallback)
+{
+	mtls_snap *j = mtls__hs_judge();
+
+	return j != NULL ? j : fallback;
+}
+
 #if defined(MBEDTLS_SSL_TICKET_C)
+/* Our tickets: [2: length n][n: mbedTLS ticket][identity seal, TLS 1.3].
+ * mbedTLS 3.6 does not keep the peer's certificate in a TLS 1.3 ticket, so
+ * a resumed connection would lose the client's verified identity; it is
+ * sealed here with AES-256-GCM under a key of this snapshot, the mbedTLS
+ * ticket as associated data: [12: IV][5 + leaf: sealed][16: tag]. */
+#define SEAL_IV 12
+#define SEAL_TAG 16
+#define SEAL_META 5
+
+#if MTLS_HAVE_TLS13
+static int seal_identity(const mtls_snap *s, unsigned char *start,
+                         size_t *tlen, const unsigned char *end)
+{
+	const unsigned char *der, *aad = start + 2;
+	unsigned char meta[SEAL_META], *iv, *ct;
+	size_t der_len, pt_len, aad_len = *tlen - 2;
+	mbedtls_gcm_context gcm;
+	int ret;
+
+	if (mtls__hs_identity(&der, &der_len, meta) != 0)
+		return 0; /* TLS 1.2 (mbedTLS keeps it), or no certificate */
+	pt_len = SEAL_META + der_len;
+	if ((size_t)(end - start) < *tlen + SEAL_IV + pt_len + SEAL_TAG)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	iv = start + *tlen;
+	ct = iv + SEAL_IV;
+	memcpy(ct, meta, SEAL_META);
+	memcpy(ct + SEAL_META, der, der_len);
+	if ((ret = mtls__rng(mtls__rng_ctx(), iv, SEAL_IV)) != 0)
+		return ret;
+	mbedtls_gcm_init(&gcm);
+	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
+	if (ret == 0)
+		ret = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, pt_len,
+		                                iv, SEAL_IV, aad, aad_len, ct,
+		                                ct, SEAL_TAG, ct + pt_len);
+	mbedtls_gcm_free(&gcm);
+	if (ret == 0)
+		*tlen += SEAL_IV + pt_len + SEAL_TAG;
+	return ret;
+}
+
+/* Restores the sealed identity into the handshake's connection; any
+ * doubt makes the ticket "not authentic", so a full handshake follows. */
+static int open_identity(const mtls_snap *s, const unsigned char *aad,
+                         size_t aad_len, const unsigned char *seal,
+                         size_t len)
+{
+	mbedtls_gcm_context gcm;
+	unsigned char *pt;
+	size_t pt_len;
+	int ret;
+
+	(void)mtls__hs_restore_identity(NULL, 0, NULL);
+	if (len == 0)
+		/* no certificate was presented: only fine if none is
+		 * required (TLS 1.2 tickets carry it themselves) */
+		return mtls__hs_version() == MTLS_TLS1_3 &&
+		               s->verify == MTLS_VERIFY_REQUIRE
+		           ? MBEDTLS_ERR_SSL_INVALID_MAC
+		           : 0;
+	if (len < SEAL_IV + SEAL_META + SEAL_TAG)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	pt_len = len - SEAL_IV - SEAL_TAG;
+	if ((pt = malloc(pt_len)) == NULL)
+		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+	mbedtls_gcm_init(&gcm);
+	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
+	if (ret == 0)
+		ret = mbedtls_gcm_auth_decrypt(&gcm, pt_len, seal, SEAL_IV, aad,
+		                               aad_len, seal + SEAL_IV + pt_len,
+		                               SEAL_TAG, seal + SEAL_IV, pt);
+	mbedtls_gcm_free(&gcm);
+	if (ret == 0 && mtls__hs_restore_identity(pt + SEAL_META,
+	                                          pt_len - SEAL_META, pt) != 0)
+		ret = -1;
+	free(pt);
+	return ret == 0 ? 0 : MBEDTLS_ERR_SSL_INVALID_MAC;
+}
+#endif
+
+static int ticket_write(void *p, const mbedtls_ssl_session *session,
+                        unsigned char *start, const unsigned char *end,
+                        size_t *tlen, uint32_t *lifetime)
+{
+	mtls_snap *s = session_snap(p);
+	size_t n = 0;
+	int ret;
+
+	if (!s->ticket_ready)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	if (end - start < 2)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	ret = mbedtls_ssl_ticket_write(&s->ticket, session, start + 2, end, &n,
+	                               lifetime);
+	if (ret != 0)
+		return ret;
+	if (n > 0xffff)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	start[0] = (unsigned char)(n >> 8);
+	start[1] = (unsigned char)n;
+	*tlen = 2 + n;
+#if MTLS_HAVE_TLS13
+	return seal_identity(s, start, tlen, end);
+#else
+	return 0;
+#endif
+}
+
 static int ticket_parse(void *p, mbedtls_ssl_session *session,
                         unsigned char *buf, size_t len)
 {
-	int ret = mbedtls_ssl_ticket_parse(p, session, buf, len);
+	mtls_snap *s = session_snap(p);
+	size_t n;
+	int ret;
 
+	/* "not authentic": mbedTLS falls back to a full handshake */
+	if (!s->resumption || !s->ticket_ready || len < 2)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	n = (size_t)buf[0] << 8 | buf[1];
+	if (n > len - 2)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+#if MTLS_HAVE_TLS13
+	/* before mbedTLS decrypts its part in place */
+	if ((ret = open_identity(s, buf + 2, n, buf + 2 + n,
+	                         len - 2 - n)) != 0)
+		return ret;
+#endif
+	ret = mbedtls_ssl_ticket_parse(&s->ticket, session, buf + 2, n);
 	if (ret == 0)
-		mtls__mark_resumed();
+		mtls__mark_resumed(s);
+#if MTLS_HAVE_TLS13
+	else
+		(void)mtls__hs_restore_identity(NULL, 0, NULL);
+#endif
 	return ret;
 }
 #endif
@@ -100,27 +254,58 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
 static int cache_get(void *data, unsigned char const *id, size_t id_len,
                      mbedtls_ssl_session *session)
 {
-	int ret = mbedtls_ssl_cache_get(data, id, id_len, session);
+	mtls_snap *s = session_snap(data);
+	int ret = s->resumption
+	              ? mbedtls_ssl_cache_get(&s->cache, id, id_len, session)
+	              : 1;
+
+	if (ret == 0)
+		mtls__mark_resumed(s);
+	return ret;
+}
+
+static int cache_set(void *data, unsigned char const *id, size_t id_len,
+                     const mbedtls_ssl_session *session)
+{
+	mtls_snap *s = session_snap(data);
+
+	return s->resumption
+	           ? mbedtls_ssl_cache_set(&s->cache, id, id_len, session)
+	           : 0;
+}
 #else
 static int cache_get(void *data, mbedtls_ssl_session *session)
 {
-	int ret = mbedtls_ssl_cache_get(data, session);
-#endif
+	mtls_snap *s = session_snap(data);
+	int ret = s->resumption ? mbedtls_ssl_cache_get(&s->cache, session) : 1;
+
 	if (ret == 0)
-		mtls__mark_resumed();
+		mtls__mark_resumed(s);
 	return ret;
 }
+
+static int cache_set(void *data, const mbedtls_ssl_session *session)
+{
+	mtls_snap *s = session_snap(data);
+
+	return s->resumption ? mbedtls_ssl_cache_set(&s->cache, session) : 0;
+}
+#endif
 #endif
 
 static int setup_resumption(mtls_ctx *ctx, mtls_snap *s, mtls_err *e)
 {
-	if (!ctx->resumption || ctx->role != MTLS_ROLE_SERVER)
+	if (ctx->role != MTLS_ROLE_SERVER)
 		return 0;
+	s->resumption = ctx->resumption;
 #if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_TICKET_C)
-	if (!ctx->ticket_ready) {
-		/* mbedTLS rotates the ticket key every lifetime and accepts
-		 * the previous one, so tickets outlive one rotation. */
-		int ret = mbedtls_ssl_ticket_setup(&ctx->ticket, mtls__rng,
+	{
+		/* Keys for every server snapshot, even with resumption off:
+		 * a listener may issue a TLS 1.3 ticket for this host, and
+		 * it must be one only this host's policy can open.
+		 * mbedTLS rotates the key every lifetime and accepts the
+		 * previous one, so tickets outlive one rotation. */
+		int ret = mbedtls_ssl_ticket_setup(&s->ticket, mtls__rng,
 		                                   mtls__rng_ctx(),
 		                                   MBEDTLS_CIPHER_AES_256_GCM,
 		                                   12 * 3600);
@@ -128,14 +313,23 @@ static int setup_resumption(mtls_ctx *ctx, mtls_snap *s, mtls_err *e)
 			return mtls__fail(e, MTLS_ERR_INTERNAL,
 			                  "session ticket setup failed (-0x%04x)",
 			                  (unsigned)-ret);
-		ctx->ticket_ready = 1;
+		s->ticket_ready = 1;
+#if MTLS_HAVE_TLS13
+		ret = mtls__rng(mtls__rng_ctx(), s->id_key, sizeof(s->id_key));
+		if (ret != 0)
+			return mtls__fail(e, MTLS_ERR_RNG,
+			                  "random generator failed (-0x%04x)",
+			                  (unsigned)-ret);
+#endif
 	}
-	mbedtls_ssl_conf_session_tickets_cb(&s->conf, mbedtls_ssl_ticket_write,
-	                                    ticket_parse, &ctx->ticket);
+	if (ctx->resumption)
+		mbedtls_ssl_conf_session_tickets_cb(&s->conf, ticket_write,
+		                                    ticket_parse, s);
 #endif
 #if defined(MBEDTLS_SSL_CACHE_C)
-	mbedtls_ssl_conf_session_cache(&s->conf, &ctx->cache,
-	                               cache_get, mbedtls_ssl_cache_set);
+	if (ctx->resumption)
+		mbedtls_ssl_conf_session_cache(&s->conf, s, cache_get,
+		                               cache_set);
 #endif
 	return 0;
 }
@@ -182,7 +376,14 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	if (s == NULL)
 		return mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 	atomic_init(&s->refs, 1);
+	s->id = atomic_fetch_add(&next_id, 1) + 1;
 	mbedtls_ssl_config_init(&s->conf);
+#if defined(MBEDTLS_SSL_TICKET_C)
+	mbedtls_ssl_ticket_init(&s->ticket);
+#endif
+#if defined(MBEDTLS_SSL_CACHE_C)
+	mbedtls_ssl_cache_init(&s->cache);
+#endif
 	s->cred = mtls__cred_ref(ctx->cred);
 	s->trust = mtls__trust_ref(ctx->trust);
 	s->crl = mtls__crl_ref(ctx->crl);
@@ -210,9 +411,15 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 		goto fail;
 	}
-	if (s->trust != NULL)
+	if (s->trust != NULL) {
 		mbedtls_ssl_conf_ca_chain(&s->conf, &s->trust->ca,
 		                          s->crl ? &s->crl->crl : NULL);
+	} else if (client && s->insecure) {
+		/* mbedTLS refuses to verify without a CA chain, even when
+		 * the verify callback clears every flag: an empty one. */
+		static mbedtls_x509_crt no_ca; /* zeroed: as _init() */
+		mbedtls_ssl_conf_ca_chain(&s->conf, &no_ca, NULL);
+	}
 	if (client)
 		/* Verification failures are judged by our verify callback and
 		 * the flags; insecure mode clears them there (TLS 1.3 clients
