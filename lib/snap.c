@@ -406,8 +406,8 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	mtls__conf_defaults(&s->conf, client);
 
 	if (s->cred != NULL &&
-	    (ret = mbedtls_ssl_conf_own_cert(&s->conf, &s->cred->chain,
-	                                     &s->cred->key)) != 0) {
+	    mbedtls_ssl_conf_own_cert(&s->conf, &s->cred->chain,
+	                              &s->cred->key) != 0) {
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 		goto fail;
 	}

@@ -445,13 +445,15 @@ static void read_cert(state *s)
 		s->ncerts++;
 	if (s->ncerts == 0)
 		return;
-	s->certs = calloc((size_t)s->ncerts, sizeof(*s->certs));
+	/* an array of pointers into the chain */
+	s->certs = calloc((size_t)s->ncerts, sizeof(*s->certs)); // NOLINT(bugprone-sizeof-expression)
 	if (s->certs == NULL) {
 		s->ncerts = 0;
 		add(s, L_ERROR, "certificate", "out of memory");
 		return;
 	}
-	for (c = &s->chain, i = 0; i < s->ncerts; c = c->next, i++)
+	/* ncerts was counted on this same list: c is never NULL here. */
+	for (c = &s->chain, i = 0; c != NULL && i < s->ncerts; c = c->next, i++)
 		s->certs[i] = c;
 }
 
