@@ -297,8 +297,14 @@ MTLS_API int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols);
 /* Session resumption, on by default: server contexts issue session
  * tickets (AES-GCM keys rotated every 12 hours, tickets valid as long) and
  * keep a session-ID cache; client contexts re-offer the last session of
- * this upstream (TLS 1.2 session ID or ticket, TLS 1.3 ticket).  0 turns it
- * off; applies to connections made afterwards. */
+ * this upstream (TLS 1.2 session ID or ticket, TLS 1.3 ticket), and only
+ * to the same server name.  Sessions are bound to the material and policy
+ * that admitted them: a reload or any setter on the context (or on the SNI
+ * host that admitted the session) ends them, so a revoked or no longer
+ * allowed peer cannot come back by resuming.  TLS 1.3 tickets carry the
+ * client's verified identity (sealed with AES-256-GCM) so mtls_verify_peer()
+ * answers the same on a resumed connection.  0 turns it off; applies to
+ * connections made afterwards. */
 MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
 
 /* Makes ctx use the trust anchors and CRL already parsed by `from`, shared
@@ -339,9 +345,10 @@ MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
 
 /* Re-reads every file the context was loaded from (pair, CAs, CRL),
  * validates all of it, then swaps it in at once: new handshakes use the new
- * material, connections in flight keep what they started with.  If any
- * file fails, nothing changes and the error says why.  Safe while other
- * threads make connections from this context. */
+ * material, connections in flight keep what they started with, sessions
+ * issued before are not resumed.  If any file fails, nothing changes and
+ * the error says why.  Safe while other threads make connections from this
+ * context. */
 MTLS_API int mtls_ctx_reload(mtls_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
