@@ -196,8 +196,9 @@ check-asan: deps
 
 check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
-	@MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
-	    --errors-for-leak-kinds=definite,indirect" tests/run.sh $(BUILD)
+	@MTLS_TEST_C_ONLY=1 MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 \
+	    --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+	    tests/run.sh $(BUILD)
 
 # ---- static analysis --------------------------------------------------------
 lint:

@@ -4,6 +4,7 @@
 # test PKI generated at run time.  Prints "N passed, N failed" last.
 #   MTLS_TEST_WRAPPER  prefix for C test programs (e.g. valgrind ...)
 #   MTLS_TEST_ONLY     run only tests whose name contains this string
+#   MTLS_TEST_C_ONLY   1: only the C programs (valgrind runs)
 set -uo pipefail
 build=${1:?usage: tests/run.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +34,7 @@ for t in "$build"/tests/test_*; do
 	run_one "$(basename "$t")" ${MTLS_TEST_WRAPPER:-} "$t"
 done
 for t in "$here"/test_*.sh; do
-	[ -e "$t" ] || continue
+	[ -e "$t" ] && [ "${MTLS_TEST_C_ONLY:-0}" != 1 ] || continue
 	run_one "$(basename "$t")" bash "$t" "$build"
 done
 
