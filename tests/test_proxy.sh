@@ -16,6 +16,14 @@
 #     upstream whose CA is not trusted: nothing passes, the log says why
 #   out of descriptors (ulimit -n 20): accepting pauses, then recovers
 #   SIGTERM with a connection open: exits 0 after the 5 s grace, logging it
+#   SIGHUP: cert A -> B with a connection open (it still echoes, new clients
+#     see B, a new listener opens); a broken config -> file:line logged, B
+#     still served; a removed listener closes
+#   SNI hosts: exact and wildcard host blocks pick certificate and upstream;
+#     no SNI -> default; unknown name -> refused or default (unknown_host)
+#   PROXY v2: a python backend parses the header and TLVs and echoes them
+#   health checks: TCP, HTTP GET (2xx/404) and mTLS; a killed target is
+#     marked down and skipped, marked up again when restarted
 # Every process started here is killed by PID on exit; every wait is bounded.
 # MTLS_TEST_VERBOSE=1 prints the proxy's log even when everything passes.
 set -uo pipefail
@@ -246,6 +254,10 @@ ln -s "$pki/int.crl" "$work/example/int.crl"
 ln -s "$pki/client-ec-chain.pem" "$work/example/client.pem"
 ln -s "$pki/client-ec.key" "$work/example/client.key"
 ln -s "$pki/ca-bundle.pem" "$work/example/upstream-ca.crt"
+cat "$pki/admin-server.crt" "$pki/int.crt" >"$work/example/admin.pem"
+ln -s "$pki/admin-server.key" "$work/example/admin.key"
+cat "$pki/wild-server.crt" "$pki/int.crt" >"$work/example/wildcard.pem"
+ln -s "$pki/wild-server.key" "$work/example/wildcard.key"
 here=$(cd "$(dirname "$0")" && pwd)
 cp "$here/../examples/mtls-proxy.conf" "$work/example/"
 out=$("$proxy" -t -c "$work/example/mtls-proxy.conf" 2>&1)
@@ -382,10 +394,464 @@ check "SIGTERM: the proxy exits 0 within 8 s (rc $rc)" test "$rc" -eq 0
 check "SIGTERM: the open connection is closed and logged" \
 	grep -q 'error="proxy shutting down"' "$log"
 
+# ---- helpers for the sections below ---------------------------------------
+# tag.py PORT NAME: says "backend=NAME" on connect, then echoes.
+cat >"$work/tag.py" <<'PY'
+import socketserver, sys
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"backend=" + sys.argv[2].encode() + b"\n")
+        while True:
+            d = self.request.recv(65536)
+            if not d:
+                break
+            self.request.sendall(d)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+# sni.py PORT CA CERT KEY SNI|-: handshakes (CA-verified, name unchecked),
+# prints "cn=<server CN> <first line from the backend>" or "refused: why".
+cat >"$work/sni.py" <<'PY'
+import socket, ssl, sys
+port, ca, cert, key, sni = sys.argv[1:6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(ca)
+if cert != "-":
+    ctx.load_cert_chain(cert, key)
+try:
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    s = ctx.wrap_socket(s, server_hostname=None if sni == "-" else sni)
+    cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+    line = b""
+    while not line.endswith(b"\n"):
+        d = s.recv(1)
+        if not d:
+            break
+        line += d
+    print("cn=%s %s" % (cn, line.decode().strip()))
+except (ssl.SSLError, OSError) as e:
+    print("refused: %s" % e)
+PY
+fingerprint() { # fingerprint PORT [SNI]: SHA-256 of the certificate served
+	timeout 10 openssl s_client -connect "127.0.0.1:$1" ${2:+-servername "$2"} \
+		-cert "$pki/client-ec.crt" -key "$pki/client-ec.key" \
+		-showcerts </dev/null 2>/dev/null |
+		openssl x509 -noout -fingerprint -sha256 2>/dev/null
+}
+wait_in() { # wait_in FILE PATTERN: up to 8 s for FILE to contain it
+	local i
+	for ((i = 0; i < 80; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+extra_logs=()
+
+# ---- SIGHUP reload ---------------------------------------------------------
+# Cert A is served; a connection stays open; the files and the config change
+# to cert B (and a second listener) and SIGHUP: new clients see B, the old
+# connection still echoes, the new listener answers.  Then a broken config
+# on SIGHUP: the log names file and line, and B is still served.
+rl_port=$(free_port)
+rl2_port=$(free_port)
+mkdir -p "$work/rl"
+cp "$pki/server-ec-chain.pem" "$work/rl/server.pem"
+cp "$pki/server-ec.key" "$work/rl/server.key"
+rl_conf() { # rl_conf [EXTRA_LISTEN_PORT] [KEY]
+	{
+		echo "listen 127.0.0.1:$rl_port {"
+		echo "    cert server.pem"
+		echo "    key ${2:-server.key}"
+		echo "    client_ca $pki/ca.crt"
+		echo "    upstream echo"
+		echo "}"
+		if [ -n "${1:-}" ]; then
+			echo "listen 127.0.0.1:$1 {"
+			echo "    cert server.pem"
+			echo "    key server.key"
+			echo "    upstream echo"
+			echo "}"
+		fi
+		echo "upstream echo {"
+		echo "    target 127.0.0.1:$echo_port"
+		echo "}"
+	} >"$work/rl/proxy.conf"
+}
+rl_conf
+rl_log=$work/rl.log
+extra_logs+=("$rl_log")
+"$proxy" -c "$work/rl/proxy.conf" 2>"$rl_log" &
+rl_pid=$!
+pids+=("$rl_pid")
+wait_port "$rl_port" || bad "reload proxy did not start: $(cat "$rl_log")"
+fp_a=$(openssl x509 -noout -fingerprint -sha256 -in "$pki/server-ec.crt")
+fp_b=$(openssl x509 -noout -fingerprint -sha256 -in "$pki/wild-server.crt")
+check "reload: cert A served at start" test "$(fingerprint "$rl_port")" = "$fp_a"
+# The long-lived connection: one line now, one after the reload.
+cat >"$work/long.py" <<'PY'
+import os, socket, ssl, sys, time
+port, ca, cert, key, flag, out = sys.argv[1:7]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.load_cert_chain(cert, key)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=20),
+                    server_hostname="localhost")
+res = []
+for word, wait in ((b"before\n", False), (b"after\n", True)):
+    end = time.time() + 20
+    while wait and not os.path.exists(flag) and time.time() < end:
+        time.sleep(0.05)
+    s.sendall(word)
+    got = b""
+    while not got.endswith(b"\n"):
+        d = s.recv(100)
+        if not d:
+            break
+        got += d
+    res.append(got.decode().strip())
+    open(out + ".1", "w").close()  # the first line is through
+open(out, "w").write(" ".join(res) + "\n")
+PY
+timeout 40 python3 "$work/long.py" "$rl_port" "$pki/ca.crt" \
+	"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$work/rl/go" \
+	"$work/rl/long.out" &
+long_pid=$!
+pids+=("$long_pid")
+wait_in_file() { local i; for ((i = 0; i < 100; i++)); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_in_file "$work/rl/long.out.1" || bad "reload: the long-lived connection did not start"
+cat "$pki/wild-server.crt" "$pki/int.crt" >"$work/rl/server.pem"
+cp "$pki/wild-server.key" "$work/rl/server.key"
+rl_conf "$rl2_port"
+kill -HUP "$rl_pid"
+check "reload: the log says reloaded, one listener kept and one opened" \
+	wait_in "$rl_log" "reloaded .*1 listener(s) kept, 1 opened, 0 closed"
+check "reload: a new client sees cert B" test "$(fingerprint "$rl_port")" = "$fp_b"
+check "reload: the new listener serves cert B" test "$(fingerprint "$rl2_port")" = "$fp_b"
+touch "$work/rl/go"
+wait "$long_pid"
+check "reload: the connection opened before it still echoes ($(cat "$work/rl/long.out" 2>/dev/null))" \
+	grep -qx "before after" "$work/rl/long.out"
+rl_conf "" no-such.key
+kill -HUP "$rl_pid"
+check "reload: a broken config is refused, the log names file:line and why" \
+	wait_in "$rl_log" "reload failed: .*proxy.conf:3: .*no-such.key.*; still serving the previous configuration"
+check "reload: after the failed reload cert B is still served" \
+	test "$(fingerprint "$rl_port")" = "$fp_b"
+check "reload: ... and the second listener is still open" \
+	test "$(fingerprint "$rl2_port")" = "$fp_b"
+rl_conf
+kill -HUP "$rl_pid"
+check "reload: a removed listener is closed" \
+	wait_in "$rl_log" "reloaded .*1 listener(s) kept, 0 opened, 1 closed"
+check "reload: its port no longer answers" \
+	bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$rl2_port) 2>/dev/null"
+kill "$rl_pid"
+
+# ---- SNI hosts ---------------------------------------------------------------
+sni_port=$(free_port)
+sni2_port=$(free_port)
+tag_d=$(free_port) tag_a=$(free_port) tag_w=$(free_port)
+python3 "$work/tag.py" "$tag_d" default 2>/dev/null & pids+=($!)
+python3 "$work/tag.py" "$tag_a" admin 2>/dev/null & pids+=($!)
+python3 "$work/tag.py" "$tag_w" wild 2>/dev/null & pids+=($!)
+cat "$pki/admin-server.crt" "$pki/int.crt" >"$work/admin-chain.pem"
+cat "$pki/wild-server.crt" "$pki/int.crt" >"$work/wild-chain.pem"
+for port in $sni_port $sni2_port; do
+	cat <<EOF
+listen 127.0.0.1:$port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    unknown_host $([ "$port" = "$sni_port" ] && echo refuse || echo default)
+    upstream dflt
+    host admin.example.com {
+        cert $work/admin-chain.pem
+        key $pki/admin-server.key
+        client_ca $pki/ca.crt
+        client_auth require
+        allow_uri spiffe://example.org/ns/test/sa/client
+        upstream admin
+    }
+    host *.example.com {
+        cert $work/wild-chain.pem
+        key $pki/wild-server.key
+        upstream wild
+    }
+}
+EOF
+done >"$work/sni.conf"
+cat >>"$work/sni.conf" <<EOF
+upstream dflt {
+    target 127.0.0.1:$tag_d
+}
+upstream admin {
+    target 127.0.0.1:$tag_a
+}
+upstream wild {
+    target 127.0.0.1:$tag_w
+}
+EOF
+out=$("$proxy" -t -c "$work/sni.conf" 2>&1)
+check "SNI: -t accepts host blocks (${out##*$'\n'})" test $? -eq 0
+sed 's/^        upstream wild/        upstream nowhere/' "$work/sni.conf" >"$work/sni-bad.conf"
+out=$("$proxy" -t -c "$work/sni-bad.conf" 2>&1)
+check "SNI: a host naming an unknown upstream: file:line ($out)" \
+	grep -q "sni-bad.conf:[0-9]*: no upstream named 'nowhere'" <<<"$out"
+sni_log=$work/sni.log
+extra_logs+=("$sni_log")
+"$proxy" -c "$work/sni.conf" 2>"$sni_log" &
+pids+=($!)
+wait_port "$sni_port" && wait_port "$sni2_port" && wait_port "$tag_w" ||
+	bad "SNI proxy did not start: $(cat "$sni_log")"
+sni() { timeout 20 python3 "$work/sni.py" "$1" "$pki/ca.crt" \
+	"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$2"; }
+out=$(sni "$sni_port" admin.example.com)
+check "SNI: admin.example.com -> admin cert, admin upstream ($out)" \
+	test "$out" = "cn=admin.example.com backend=admin"
+out=$(sni "$sni_port" api.example.com)
+check "SNI: api.example.com -> wildcard cert, wild upstream ($out)" \
+	test "$out" = "cn=*.example.com backend=wild"
+out=$(sni "$sni_port" -)
+check "SNI: no SNI -> the listen block's cert and upstream ($out)" \
+	test "$out" = "cn=localhost backend=default"
+out=$(sni "$sni_port" a.b.example.com)
+check "SNI: unknown name with unknown_host refuse: refused ($out)" \
+	grep -q "^refused" <<<"$out"
+out=$(sni "$sni2_port" other.test)
+check "SNI: unknown name with unknown_host default: default host ($out)" \
+	test "$out" = "cn=localhost backend=default"
+out=$(timeout 20 python3 "$work/sni.py" "$sni_port" "$pki/ca.crt" - - admin.example.com)
+check "SNI: admin host without a client certificate: no data ($out)" \
+	bash -c "! grep -q backend= <<<'$out'"
+fp=$(fingerprint "$sni_port" admin.example.com)
+check "SNI: openssl s_client -servername admin.example.com sees admin-server.crt" \
+	test "$fp" = "$(openssl x509 -noout -fingerprint -sha256 -in "$pki/admin-server.crt")"
+check "SNI: the log line carries sni= and the host's upstream" \
+	wait_in "$sni_log" "upstream=admin .*status=ok sni=admin.example.com"
+
+# ---- PROXY protocol v2 ---------------------------------------------------------
+# Unit test of the pure header writer (examples/mtls-proxy/proxyproto.c).
+cat >"$work/pp2_unit.c" <<'C'
+#include "proxyproto.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+static int fails;
+#define T(c) do { if (!(c)) { printf("pp2 unit: line %d: %s\n", __LINE__, #c); fails++; } } while (0)
+int main(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(1234)},
+	                   b = {.sin_family = AF_INET, .sin_port = htons(443)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(5)},
+	                    b6 = {.sin6_family = AF_INET6, .sin6_port = htons(6)};
+	struct pxy_pp2_tls t = {1, 1, "TLSv1.3", "cn", "spiffe://x/y"};
+	static const unsigned char want4[] = {
+	    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+	    0x21, 0x11, 0x00, 0x0C, 10, 0, 0, 1, 10, 0, 0, 2, 0x04, 0xD2, 0x01, 0xBB};
+	unsigned char out[PXY_PP2_MAX];
+	size_t n;
+
+	inet_pton(AF_INET, "10.0.0.1", &a.sin_addr);
+	inet_pton(AF_INET, "10.0.0.2", &b.sin_addr);
+	n = pxy_pp2_header(out, sizeof(out), (void *)&a, (void *)&b, NULL);
+	T(n == sizeof(want4) && memcmp(out, want4, n) == 0);
+	n = pxy_pp2_header(out, sizeof(out), (void *)&a, (void *)&b, &t);
+	/* + SSL TLV (3 + 5 + 3+7 + 3+2) + URI TLV (3 + 12) */
+	T(n == 28 + 23 + 15 && out[14] == 0 && out[15] == n - 16);
+	T(out[28] == 0x20 && out[31] == 0x03 && out[35] == 0x00);
+	T(out[28 + 23] == 0xE0 && memcmp(out + n - 12, "spiffe://x/y", 12) == 0);
+	t.verified = 0;
+	n = pxy_pp2_header(out, sizeof(out), (void *)&a, (void *)&b, &t);
+	T(out[35] == 1);
+	n = pxy_pp2_header(out, sizeof(out), (void *)&a6, (void *)&b6, NULL);
+	T(n == 16 + 36 && out[13] == 0x21 && out[51] == 6);
+	n = pxy_pp2_header(out, sizeof(out), (void *)&a, (void *)&b6, NULL);
+	T(n == 16 && out[13] == 0x00);
+	T(pxy_pp2_header(out, 27, (void *)&a, (void *)&b, NULL) == 0);
+	T(pxy_pp2_header(out, 28, (void *)&a, (void *)&b, NULL) == 28);
+	T(pxy_pp2_header(NULL, 100, (void *)&a, (void *)&b, NULL) == 0);
+	T(pxy_pp2_header(out, 100, NULL, (void *)&b, NULL) == 0);
+	return fails != 0;
+}
+C
+src=$(cd "$(dirname "$0")/../examples/mtls-proxy" && pwd)
+if ${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I"$src" \
+	-o "$work/pp2_unit" "$work/pp2_unit.c" "$src/proxyproto.c"; then
+	check "PROXY v2: unit test of the header writer (IPv4 bytes, TLVs, IPv6, mixed, short buffer, NULL)" \
+		"$work/pp2_unit"
+else
+	bad "PROXY v2: unit test does not compile"
+fi
+# pp2.py PORT: parses the v2 header, answers one line with what it found,
+# then echoes.
+cat >"$work/pp2.py" <<'PY'
+import socket, socketserver, struct, sys
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+def recv_n(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            raise EOFError
+        b += d
+    return b
+def tlvs(b):
+    while b:
+        t, n = b[0], struct.unpack("!H", b[1:3])[0]
+        yield t, b[3:3 + n]
+        b = b[3 + n:]
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        s = self.request
+        h = recv_n(s, 16)
+        if h[:12] != SIG:
+            s.sendall(b"bad signature\n"); return
+        ver, fam, n = h[12], h[13], struct.unpack("!H", h[14:16])[0]
+        body = recv_n(s, n)
+        f = ["ver=%02x" % ver, "fam=%02x" % fam]
+        if fam == 0x11:
+            src, dst = socket.inet_ntop(socket.AF_INET, body[:4]), socket.inet_ntop(socket.AF_INET, body[4:8])
+            sp, dp = struct.unpack("!HH", body[8:12]); rest = body[12:]
+        elif fam == 0x21:
+            src, dst = socket.inet_ntop(socket.AF_INET6, body[:16]), socket.inet_ntop(socket.AF_INET6, body[16:32])
+            sp, dp = struct.unpack("!HH", body[32:36]); rest = body[36:]
+        else:
+            src = dst = "?"; sp = dp = 0; rest = body
+        f += ["src=%s:%d" % (src, sp), "dst=%s:%d" % (dst, dp)]
+        for t, v in tlvs(rest):
+            if t == 0x20:
+                f += ["ssl_client=%d" % v[0], "verify=%d" % struct.unpack("!I", v[1:5])[0]]
+                for st, sv in tlvs(v[5:]):
+                    f.append({0x21: "version", 0x22: "cn"}.get(st, "sub%02x" % st) + "=" + sv.decode())
+            elif t == 0xE0:
+                f.append("uri=" + v.decode())
+            else:
+                f.append("tlv%02x" % t)
+        s.sendall((" ".join(f) + "\n").encode())
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            s.sendall(d)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+pp_port=$(free_port)
+ppb_port=$(free_port)
+python3 "$work/pp2.py" "$ppb_port" 2>/dev/null & pids+=($!)
+cat >"$work/pp.conf" <<EOF
+listen 127.0.0.1:$pp_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream pp
+}
+upstream pp {
+    target 127.0.0.1:$ppb_port
+    proxy_protocol v2
+}
+EOF
+pp_log=$work/pp.log
+extra_logs+=("$pp_log")
+"$proxy" -c "$work/pp.conf" 2>"$pp_log" &
+pids+=($!)
+wait_port "$pp_port" && wait_port "$ppb_port" || bad "PROXY v2 proxy did not start"
+printf 'hello\n' >"$work/pp.in"
+timeout 20 python3 "$work/client.py" "$pp_port" "$pki/ca.crt" \
+	"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$work/pp.in" \
+	"$work/pp.out" 2
+pp_line=$(head -1 "$work/pp.out" 2>/dev/null)
+echo "     backend parsed: $pp_line"
+check "PROXY v2: version/command 0x21, TCP over IPv4, listener address" \
+	grep -q "^ver=21 fam=11 src=127.0.0.1:[0-9]* dst=127.0.0.1:$pp_port " <<<"$pp_line"
+check "PROXY v2: SSL TLV: TLS + certificate, verified, version, CN" \
+	grep -q "ssl_client=3 verify=0 version=TLSv1.[23] cn=client.test" <<<"$pp_line"
+check "PROXY v2: custom TLV 0xE0 carries the URI SAN" \
+	grep -q "uri=spiffe://example.org/ns/test/sa/client$" <<<"$pp_line"
+check "PROXY v2: the payload follows the header" \
+	test "$(sed -n 2p "$work/pp.out")" = "hello"
+check "PROXY v2: bytes_to_upstream counts the payload only" \
+	wait_in "$pp_log" "upstream=pp .*bytes_to_upstream=6 "
+
+# ---- health checks -------------------------------------------------------------
+h1=$(free_port) h2=$(free_port) hw=$(free_port) hc_port=$(free_port)
+python3 "$work/tag.py" "$h1" one 2>/dev/null & h1_pid=$!; pids+=($h1_pid)
+python3 "$work/tag.py" "$h2" two 2>/dev/null & pids+=($!)
+mkdir -p "$work/www" && echo ok >"$work/www/healthz"
+(cd "$work/www" && exec python3 -m http.server --bind 127.0.0.1 "$hw") \
+	>/dev/null 2>&1 & pids+=($!)
+wait_port "$h1" && wait_port "$h2" && wait_port "$hw" || bad "health backends did not start"
+cat >"$work/hc.conf" <<EOF
+listen 127.0.0.1:$hc_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream pair
+}
+upstream pair {
+    target 127.0.0.1:$h1
+    target 127.0.0.1:$h2
+    health_interval 1
+    connect_timeout 2
+}
+upstream web_ok {
+    target 127.0.0.1:$hw
+    health_interval 1
+    health_http_get /healthz
+}
+upstream web_404 {
+    target 127.0.0.1:$hw
+    health_interval 1
+    health_http_get /missing
+}
+upstream tlsback {
+    target 127.0.0.1:$tls_port
+    tls on
+    cert $pki/client-ec-chain.pem
+    key $pki/client-ec.key
+    ca $pki/ca-bundle.pem
+    server_name localhost
+    health_interval 1
+}
+EOF
+hc_log=$work/hc.log
+extra_logs+=("$hc_log")
+"$proxy" -c "$work/hc.conf" 2>"$hc_log" &
+pids+=($!)
+wait_port "$hc_port" || bad "health proxy did not start"
+check "health: HTTP GET answered 404: target marked down, the log says why" \
+	wait_in "$hc_log" "upstream web_404: target 127.0.0.1:$hw is down: GET /missing: HTTP status 404"
+kill "$h1_pid"; wait "$h1_pid" 2>/dev/null
+check "health: a killed target is marked down" \
+	wait_in "$hc_log" "upstream pair: target 127.0.0.1:$h1 is down: Connection refused"
+hc_out=""
+for i in 1 2 3 4; do
+	hc_out+="$(sni "$hc_port" -) "
+done
+check "health: round robin skips it, all traffic goes to the other ($hc_out)" \
+	test "$hc_out" = "cn=localhost backend=two cn=localhost backend=two cn=localhost backend=two cn=localhost backend=two "
+check "health: ... and no connection tried the dead target" \
+	bash -c "! grep -q 'target=127.0.0.1:$h1 .*error' '$hc_log'"
+python3 "$work/tag.py" "$h1" one 2>/dev/null & pids+=($!)
+check "health: restarted, it is marked up again" \
+	wait_in "$hc_log" "upstream pair: target 127.0.0.1:$h1 is up again"
+sleep 1.5
+check "health: the passing HTTP and mTLS checks never mark down" \
+	bash -c "! grep -q 'upstream \(web_ok\|tlsback\): .* is down' '$hc_log'"
+
 if [ "$fails" -ne 0 ] || [ -n "${MTLS_TEST_VERBOSE:-}" ]; then
 	echo "--- proxy log"
 	cat "$log"
 	echo "--- s_server log"
 	cat "$work/s_server.log" 2>/dev/null
+	for f in "${extra_logs[@]}"; do
+		echo "--- $(basename "$f")"
+		cat "$f"
+	done
 fi
 [ "$fails" -eq 0 ]

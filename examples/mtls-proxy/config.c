@@ -13,11 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_WORDS 8
 #define MAX_LINE 4096
 
-enum block { TOP, IN_LISTEN, IN_UPSTREAM };
+enum block { TOP, IN_LISTEN, IN_HOST, IN_UPSTREAM };
 
 struct parser {
 	struct pxy_config *cfg;
@@ -177,7 +178,9 @@ static void *grow(void *arr, size_t n, size_t size)
 	return realloc(arr, (n + 1) * size);
 }
 
-static int listen_directive(struct parser *p, char **w, int n)
+/* Directives a listen block and a host block share. */
+static int server_directive(struct parser *p, struct pxy_server *l, char **w,
+                            int n)
 {
 	static const struct {
 		const char *name;
@@ -188,7 +191,6 @@ static int listen_directive(struct parser *p, char **w, int n)
 	              {"allow_cn", MTLS_ALLOW_CN},
 	              {"allow_ou", MTLS_ALLOW_OU},
 	              {"allow_pin", MTLS_ALLOW_SPKI_SHA256}};
-	struct pxy_listen *l = &p->cfg->listens[p->cfg->n_listens - 1];
 	size_t i;
 
 	if (n != 2)
@@ -197,15 +199,17 @@ static int listen_directive(struct parser *p, char **w, int n)
 		return set_path(p, &l->cert, &l->cert_line, w[0], w[1]);
 	if (strcmp(w[0], "key") == 0)
 		return set_path(p, &l->key, &l->key_line, w[0], w[1]);
-	if (strcmp(w[0], "client_ca") == 0)
+	if (strcmp(w[0], "client_ca") == 0) {
+		if (strcmp(w[1], "system") == 0)
+			return set_str(p, &l->client_ca, &l->ca_line, w[0],
+			               w[1]);
 		return set_path(p, &l->client_ca, &l->ca_line, w[0], w[1]);
+	}
 	if (strcmp(w[0], "crl") == 0)
 		return set_path(p, &l->crl, &l->crl_line, w[0], w[1]);
 	if (strcmp(w[0], "upstream") == 0)
 		return set_str(p, &l->upstream_name, &l->upstream_line, w[0],
 		               w[1]);
-	if (strcmp(w[0], "handshake_timeout") == 0)
-		return set_seconds(p, &l->handshake_timeout, w[0], w[1]);
 	if (strcmp(w[0], "client_auth") == 0) {
 		if (l->client_auth != -1)
 			return fail(p, p->line, "duplicate 'client_auth'");
@@ -238,7 +242,71 @@ static int listen_directive(struct parser *p, char **w, int n)
 			l->allow_line = p->line;
 		return 0;
 	}
-	return fail(p, p->line, "unknown directive '%s' in listen block", w[0]);
+	return fail(p, p->line, "unknown directive '%s' in %s block", w[0],
+	            p->in == IN_HOST ? "host" : "listen");
+}
+
+static void server_init(struct pxy_server *s, int line)
+{
+	memset(s, 0, sizeof(*s));
+	s->line = line;
+	s->client_auth = -1;
+}
+
+/* "host NAME {": an exact DNS name or "*." and a domain. */
+static int open_host(struct parser *p, struct pxy_listen *l, char **w, int n)
+{
+	struct pxy_server *h;
+	const char *name = n == 3 ? w[1] : "";
+	size_t i;
+
+	if (n != 3 || strcmp(w[2], "{") != 0)
+		return fail(p, p->line, "want 'host NAME {'");
+	if (name[0] == '\0' || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                    "0123456789-.*") != strlen(name) ||
+	    strchr(name + (strncmp(name, "*.", 2) == 0 ? 1 : 0), '*') != NULL ||
+	    strcmp(name, "*.") == 0)
+		return fail(p, p->line, "host '%s': want a DNS name or "
+		            "'*.domain'", name);
+	for (i = 0; i < l->n_hosts; i++)
+		if (strcasecmp(l->hosts[i].name, name) == 0)
+			return fail(p, p->line, "host '%s' already defined on "
+			            "line %d", name, l->hosts[i].line);
+	if ((h = grow(l->hosts, l->n_hosts, sizeof(*h))) == NULL)
+		return fail(p, p->line, "out of memory");
+	l->hosts = h;
+	h = &h[l->n_hosts++];
+	server_init(h, p->line);
+	if ((h->name = strdup(name)) == NULL)
+		return fail(p, p->line, "out of memory");
+	p->in = IN_HOST;
+	return 0;
+}
+
+static int listen_directive(struct parser *p, char **w, int n)
+{
+	struct pxy_listen *l = &p->cfg->listens[p->cfg->n_listens - 1];
+
+	if (p->in == IN_HOST)
+		return server_directive(p, &l->hosts[l->n_hosts - 1], w, n);
+	if (strcmp(w[0], "host") == 0)
+		return open_host(p, l, w, n);
+	if (strcmp(w[0], "handshake_timeout") == 0) {
+		if (n != 2)
+			return fail(p, p->line, "'%s' takes one value", w[0]);
+		return set_seconds(p, &l->handshake_timeout, w[0], w[1]);
+	}
+	if (strcmp(w[0], "unknown_host") == 0) {
+		if (n != 2 || (strcmp(w[1], "refuse") != 0 &&
+		               strcmp(w[1], "default") != 0))
+			return fail(p, p->line,
+			            "unknown_host is refuse or default");
+		l->unknown_host = strcmp(w[1], "refuse") == 0
+		                      ? MTLS_SNI_REFUSE : MTLS_SNI_DEFAULT;
+		return 0;
+	}
+	return server_directive(p, &l->srv, w, n);
 }
 
 static int upstream_directive(struct parser *p, char **w, int n)
@@ -279,6 +347,26 @@ static int upstream_directive(struct parser *p, char **w, int n)
 		return set_seconds(p, &u->connect_timeout, w[0], w[1]);
 	if (strcmp(w[0], "idle_timeout") == 0)
 		return set_seconds(p, &u->idle_timeout, w[0], w[1]);
+	if (strcmp(w[0], "proxy_protocol") == 0) {
+		if (strcmp(w[1], "v2") != 0 && strcmp(w[1], "off") != 0)
+			return fail(p, p->line,
+			            "proxy_protocol is v2 or off, not '%s'", w[1]);
+		u->proxy_protocol = strcmp(w[1], "v2") == 0 ? 2 : 0;
+		return 0;
+	}
+	if (strcmp(w[0], "health_interval") == 0) {
+		u->health_line = p->line;
+		return set_seconds(p, &u->health_interval, w[0], w[1]);
+	}
+	if (strcmp(w[0], "health_http_get") == 0) {
+		if (w[1][0] != '/' || strpbrk(w[1], "\r\n") != NULL)
+			return fail(p, p->line, "health_http_get wants a path "
+			            "starting with '/'");
+		if (u->health_line == 0)
+			u->health_line = p->line;
+		return set_str(p, &u->health_get, &u->health_line, w[0],
+		               w[1]);
+	}
 	return fail(p, p->line, "unknown directive '%s' in upstream block",
 	            w[0]);
 }
@@ -300,7 +388,8 @@ static int open_block(struct parser *p, char **w, int n)
 		l = &l[c->n_listens++];
 		memset(l, 0, sizeof(*l));
 		l->line = p->line;
-		l->client_auth = -1;
+		server_init(&l->srv, p->line);
+		l->unknown_host = MTLS_SNI_DEFAULT;
 		l->handshake_timeout = 10;
 		l->fd = -1;
 		p->in = IN_LISTEN;
@@ -337,10 +426,10 @@ static int directive(struct parser *p, char **w, int n)
 			return fail(p, p->line, "'}' stands alone on its line");
 		if (p->in == TOP)
 			return fail(p, p->line, "'}' without an open block");
-		p->in = TOP;
+		p->in = p->in == IN_HOST ? IN_LISTEN : TOP;
 		return 0;
 	}
-	if (p->in == IN_LISTEN)
+	if (p->in == IN_LISTEN || p->in == IN_HOST)
 		return listen_directive(p, w, n);
 	if (p->in == IN_UPSTREAM)
 		return upstream_directive(p, w, n);
@@ -366,6 +455,46 @@ static struct pxy_upstream *find_upstream(struct pxy_config *c,
 	return NULL;
 }
 
+/* A listen block or a host in it.  A host without its own client_ca takes
+ * the listen block's client-certificate settings (client_ca, crl,
+ * client_auth, allow_*): adding a host never weakens client checks. */
+static int check_server(struct parser *p, struct pxy_listen *l,
+                        struct pxy_server *s)
+{
+	struct pxy_config *c = p->cfg;
+	const char *what = s->name ? s->name : l->addr.text;
+
+	if (s->cert == NULL)
+		return fail(p, s->line, "%s %s: no 'cert'",
+		            s->name ? "host" : "listen", what);
+	if (s->name != NULL && s->client_ca == NULL) {
+		if (s->crl || s->client_auth != -1 || s->n_allow)
+			return fail(p, s->crl ? s->crl_line
+			               : s->n_allow ? s->allow_line
+			                            : s->auth_line,
+			            "host %s: client settings without its own "
+			            "'client_ca' (it uses the listen block's)",
+			            what);
+	}
+	if (s->upstream_name == NULL && s->name == NULL)
+		return fail(p, s->line, "listen %s: no 'upstream'", what);
+	if (s->upstream_name == NULL) {
+		s->upstream = l->srv.upstream;
+	} else if ((s->upstream = find_upstream(c, s->upstream_name)) == NULL) {
+		return fail(p, s->upstream_line, "no upstream named '%s'",
+		            s->upstream_name);
+	}
+	if (s->client_ca == NULL && s->client_auth != -1 &&
+	    s->client_auth != MTLS_VERIFY_NONE)
+		return fail(p, s->auth_line, "client_auth needs a 'client_ca'");
+	if (s->client_ca == NULL && s->n_allow > 0)
+		return fail(p, s->allow_line,
+		            "an allow list needs a 'client_ca'");
+	if (s->client_ca == NULL && s->crl != NULL)
+		return fail(p, s->crl_line, "'crl' needs a 'client_ca'");
+	return 0;
+}
+
 /* What the grammar cannot say: required directives, references,
  * combinations that make no sense. */
 static int check(struct parser *p)
@@ -377,26 +506,13 @@ static int check(struct parser *p)
 		return fail(p, 0, "no 'listen' block");
 	for (i = 0; i < c->n_listens; i++) {
 		struct pxy_listen *l = &c->listens[i];
+		size_t j;
 
-		if (l->cert == NULL)
-			return fail(p, l->line, "listen %s: no 'cert'",
-			            l->addr.text);
-		if (l->upstream_name == NULL)
-			return fail(p, l->line, "listen %s: no 'upstream'",
-			            l->addr.text);
-		l->upstream = find_upstream(c, l->upstream_name);
-		if (l->upstream == NULL)
-			return fail(p, l->upstream_line,
-			            "no upstream named '%s'", l->upstream_name);
-		if (l->client_ca == NULL && l->client_auth != -1 &&
-		    l->client_auth != MTLS_VERIFY_NONE)
-			return fail(p, l->auth_line,
-			            "client_auth needs a 'client_ca'");
-		if (l->client_ca == NULL && l->n_allow > 0)
-			return fail(p, l->allow_line,
-			            "an allow list needs a 'client_ca'");
-		if (l->client_ca == NULL && l->crl != NULL)
-			return fail(p, l->crl_line, "'crl' needs a 'client_ca'");
+		if (check_server(p, l, &l->srv) != 0)
+			return -1;
+		for (j = 0; j < l->n_hosts; j++)
+			if (check_server(p, l, &l->hosts[j]) != 0)
+				return -1;
 	}
 	for (i = 0; i < c->n_upstreams; i++) {
 		struct pxy_upstream *u = &c->upstreams[i];
@@ -413,6 +529,11 @@ static int check(struct parser *p)
 			            "(add 'tls on')", u->name);
 		if (u->key != NULL && u->cert == NULL)
 			return fail(p, u->key_line, "'key' without 'cert'");
+		if (u->health_get != NULL && u->health_interval == 0)
+			return fail(p, u->health_line,
+			            "health_http_get needs a 'health_interval'");
+		if ((u->down = calloc(u->n_targets, 1)) == NULL)
+			return fail(p, u->line, "out of memory");
 	}
 	return 0;
 }
@@ -477,6 +598,47 @@ out:
 	return rc;
 }
 
+static void server_free(struct pxy_server *s)
+{
+	size_t j;
+
+	free(s->name);
+	free(s->cert);
+	free(s->key);
+	free(s->client_ca);
+	free(s->crl);
+	free(s->upstream_name);
+	for (j = 0; j < s->n_allow; j++)
+		free(s->allow[j].value);
+	free(s->allow);
+}
+
+static int host_match(const char *pattern, const char *sni)
+{
+	const char *dot;
+
+	if (strncmp(pattern, "*.", 2) != 0)
+		return strcasecmp(pattern, sni) == 0;
+	dot = strchr(sni, '.'); /* one label, not empty */
+	return dot != NULL && dot != sni && strcasecmp(dot, pattern + 1) == 0;
+}
+
+const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
+                                      const char *sni)
+{
+	size_t i;
+	int pass;
+
+	if (sni == NULL)
+		return &l->srv;
+	for (pass = 0; pass < 2; pass++) /* exact names, then wildcards */
+		for (i = 0; i < l->n_hosts; i++)
+			if ((strncmp(l->hosts[i].name, "*.", 2) == 0) == pass &&
+			    host_match(l->hosts[i].name, sni))
+				return &l->hosts[i];
+	return &l->srv;
+}
+
 void pxy_config_free(struct pxy_config *cfg)
 {
 	size_t i, j;
@@ -484,14 +646,10 @@ void pxy_config_free(struct pxy_config *cfg)
 	for (i = 0; i < cfg->n_listens; i++) {
 		struct pxy_listen *l = &cfg->listens[i];
 
-		free(l->cert);
-		free(l->key);
-		free(l->client_ca);
-		free(l->crl);
-		free(l->upstream_name);
-		for (j = 0; j < l->n_allow; j++)
-			free(l->allow[j].value);
-		free(l->allow);
+		server_free(&l->srv);
+		for (j = 0; j < l->n_hosts; j++)
+			server_free(&l->hosts[j]);
+		free(l->hosts);
 		mtls_ctx_free(l->ctx);
 	}
 	for (i = 0; i < cfg->n_upstreams; i++) {
@@ -499,10 +657,12 @@ void pxy_config_free(struct pxy_config *cfg)
 
 		free(u->name);
 		free(u->targets);
+		free(u->down);
 		free(u->cert);
 		free(u->key);
 		free(u->ca);
 		free(u->server_name);
+		free(u->health_get);
 		mtls_ctx_free(u->ctx);
 	}
 	free(cfg->listens);

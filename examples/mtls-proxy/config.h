@@ -3,7 +3,8 @@
  *
  * One directive per line, words separated by blanks, "#" to the end of the
  * line is a comment.  Two block kinds, "listen ADDR:PORT {" and
- * "upstream NAME {", closed by "}" on its own line.  See
+ * "upstream NAME {", closed by "}" on its own line; a listen block may hold
+ * "host NAME {" blocks (SNI hosts).  See
  * examples/mtls-proxy.conf for every directive.  Parsing does not touch
  * credentials: that is tlsctx.c, run after a successful parse.
  */
@@ -34,17 +35,25 @@ struct pxy_upstream {
 	int line;                 /* where the block starts */
 	struct pxy_addr *targets; /* round robin */
 	size_t n_targets;
+	unsigned char *down;      /* per target: 1 when health checks fail */
 	size_t next;              /* next target to try */
 	int tls;                  /* 1: mTLS to the targets; 0: plain TCP */
 	char *cert, *key, *ca, *server_name;
 	int cert_line, key_line, ca_line, name_line;
 	int connect_timeout;      /* seconds: connect + upstream handshake */
 	int idle_timeout;         /* seconds without a byte either way */
+	int proxy_protocol;       /* 2: PROXY protocol v2 header; 0: none */
+	int health_interval;      /* seconds between checks; 0: no checks */
+	char *health_get;         /* HTTP path checked for a 2xx, or NULL */
+	int health_line;
+	double health_next;       /* proxy.c: when the next checks start */
 	mtls_ctx *ctx;            /* client context when tls, built later */
 };
 
-struct pxy_listen {
-	struct pxy_addr addr;
+/* The TLS settings of a listen block (its default host) or of one "host"
+ * block inside it, chosen by the client's SNI name. */
+struct pxy_server {
+	char *name;               /* host: "admin.example.com", "*.x.com" */
 	int line;
 	char *cert, *key, *client_ca, *crl;
 	int cert_line, key_line, ca_line, crl_line, auth_line;
@@ -55,6 +64,15 @@ struct pxy_listen {
 	char *upstream_name;
 	int upstream_line;
 	struct pxy_upstream *upstream; /* resolved by name */
+};
+
+struct pxy_listen {
+	struct pxy_addr addr;
+	int line;
+	struct pxy_server srv;    /* the default host */
+	struct pxy_server *hosts; /* SNI hosts */
+	size_t n_hosts;
+	int unknown_host;         /* MTLS_SNI_DEFAULT or MTLS_SNI_REFUSE */
 	int handshake_timeout;    /* seconds */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */
@@ -67,12 +85,19 @@ struct pxy_config {
 	size_t n_listens;
 	struct pxy_upstream *upstreams;
 	size_t n_upstreams;
+	int refs;                 /* proxy.c: current config + connections */
 };
 
 /* Parses and checks `path`.  0, or -1 with a message "FILE:LINE: why"
  * written into err.  On failure *cfg holds nothing to free. */
 int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
                     size_t errlen);
+
+/* The server settings that apply to SNI name `sni` on l: the host block
+ * that matches it (exact names before "*.domain" wildcards, which match one
+ * label), else the listen block's own. */
+const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
+                                      const char *sni);
 
 /* Frees everything the config holds, contexts included.  Sockets are the
  * caller's. */

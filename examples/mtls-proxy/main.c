@@ -5,6 +5,8 @@
  *   mtls-proxy -c FILE        run
  *   mtls-proxy -t -c FILE     check FILE and its credentials, exit 0 or 1
  *
+ * SIGHUP re-reads FILE and every credential; SIGTERM/SIGINT stop it.
+ *
  * The configuration syntax is documented in examples/mtls-proxy.conf.
  */
 #include "config.h"
@@ -14,6 +16,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,8 +31,10 @@ static void usage(FILE *f)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	pxy_stop();
+	if (sig == SIGHUP)
+		pxy_reload();
+	else
+		pxy_stop();
 }
 
 static int signals(void)
@@ -40,7 +45,8 @@ static int signals(void)
 	sa.sa_handler = on_signal; /* no SA_RESTART: wake epoll_wait */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
-	    sigaction(SIGINT, &sa, NULL) != 0)
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0)
 		return -1;
 	sa.sa_handler = SIG_IGN; /* a peer gone mid-write is an EPIPE */
 	return sigaction(SIGPIPE, &sa, NULL);
@@ -48,7 +54,7 @@ static int signals(void)
 
 int main(int argc, char **argv)
 {
-	struct pxy_config cfg;
+	struct pxy_config *cfg;
 	const char *path = NULL;
 	char err[1024];
 	int opt, test = 0, rc = 1;
@@ -77,13 +83,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (pxy_config_load(&cfg, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mtls-proxy: %s\n", err);
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		fprintf(stderr, "mtls-proxy: out of memory\n");
 		return 1;
 	}
-	pxy_log_set_level(cfg.log_level);
+	if (pxy_config_load(cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mtls-proxy: %s\n", err);
+		free(cfg);
+		return 1;
+	}
+	pxy_log_set_level(cfg->log_level);
 	mtls_set_log_callback(pxy_log_mtls, NULL);
-	if (pxy_tls_setup(&cfg, err, sizeof(err)) != 0) {
+	if (pxy_tls_setup(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mtls-proxy: %s\n", err);
 		goto out;
 	}
@@ -96,15 +107,17 @@ int main(int argc, char **argv)
 		perror("mtls-proxy: sigaction");
 		goto out;
 	}
-	if (pxy_listen_all(&cfg) != 0)
+	if (pxy_listen_all(cfg) != 0)
 		goto out;
-	pxy_log(MTLS_LOG_INFO, "mtls-proxy %s (mbedTLS %s) started",
-	        MTLS_VERSION_STRING, mtls_mbedtls_version());
-	if (pxy_run(&cfg) == 0)
-		rc = 0;
+	pxy_log(MTLS_LOG_INFO, "mtls-proxy %s (mbedTLS %s) started, pid %ld",
+	        MTLS_VERSION_STRING, mtls_mbedtls_version(), (long)getpid());
+	rc = pxy_run(cfg) == 0 ? 0 : 1; /* frees cfg */
 	pxy_log(MTLS_LOG_INFO, "mtls-proxy stopped");
+	mtls_set_log_callback(NULL, NULL);
+	return rc;
 out:
 	mtls_set_log_callback(NULL, NULL);
-	pxy_config_free(&cfg);
+	pxy_config_free(cfg);
+	free(cfg);
 	return rc;
 }

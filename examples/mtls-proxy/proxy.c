@@ -10,6 +10,8 @@
  */
 #include "proxy.h"
 #include "log.h"
+#include "proxyproto.h"
+#include "tlsctx.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,7 +29,7 @@
 #define BUF_SIZE (16 * 1024)
 #define STOP_GRACE 5.0 /* seconds granted to open connections on stop */
 
-enum kind { K_LISTEN = 1, K_SIDE };
+enum kind { K_LISTEN = 1, K_SIDE, K_PROBE };
 enum state { S_HS_CLIENT, S_CONNECT, S_HS_UP, S_RELAY };
 
 struct conn;
@@ -55,6 +57,7 @@ struct buf {
 
 struct conn {
 	struct conn *prev, *next;
+	struct pxy_config *cfg; /* the generation l and u belong to (a ref) */
 	struct pxy_listen *l;
 	struct pxy_upstream *u;
 	enum state st;
@@ -62,7 +65,10 @@ struct conn {
 	const struct pxy_addr *target;
 	size_t tries;
 	char client_addr[64];
-	char subject[256], uri[256];
+	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
+	char subject[256], uri[256], cn[128], sni[256];
+	int verified;           /* the client's certificate was verified */
+	size_t pp_len;          /* PROXY header bytes queued to the upstream */
 	unsigned long long to_up, to_client; /* bytes delivered */
 	double start, deadline, last_io;
 	int dead;
@@ -76,8 +82,30 @@ struct listener {
 	double paused_until; /* out of the epoll set until then, or 0 */
 };
 
-static volatile sig_atomic_t stop_requested;
+/* An active health check of one target (health_interval). */
+struct probe {
+	int kind; /* K_PROBE: first, epoll data points here */
+	struct probe *next;
+	struct pxy_upstream *u;  /* of the current config; cancelled on reload */
+	size_t ti;               /* target index */
+	int fd;
+	mtls_conn *tls;
+	enum { P_CONNECT, P_HS, P_SEND, P_RECV } st;
+	double deadline;
+	int dead;
+	size_t off, len;
+	char buf[512];
+};
+
+#define T_DOWN 1    /* pxy_upstream.down bits: marked down */
+#define T_PROBING 2 /* a probe is in flight */
+
+static volatile sig_atomic_t stop_requested, reload_requested;
 static int ep = -1;
+static struct pxy_config *current; /* new connections use this one */
+static struct listener *lsn;       /* one per current->listens */
+static size_t n_lsn;
+static struct probe *probes, *probe_graves;
 static struct conn *conns;  /* live */
 static struct conn *graves; /* closed during this batch, freed after it */
 static size_t n_conns;
@@ -85,6 +113,19 @@ static size_t n_conns;
 void pxy_stop(void)
 {
 	stop_requested = 1;
+}
+
+void pxy_reload(void)
+{
+	reload_requested = 1;
+}
+
+static void config_unref(struct pxy_config *cfg)
+{
+	if (cfg != NULL && --cfg->refs == 0) {
+		pxy_config_free(cfg);
+		free(cfg);
+	}
 }
 
 static double now(void)
@@ -118,29 +159,37 @@ static void addr_text(const struct sockaddr_storage *sa, char *out,
 
 /* ---- listening ------------------------------------------------------------ */
 
+static int listen_one(struct pxy_listen *l)
+{
+	int one = 1;
+
+	l->fd = socket(l->addr.sa.ss_family,
+	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0 ||
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l->fd, (struct sockaddr *)&l->addr.sa, l->addr.len) ||
+	    listen(l->fd, 512) != 0) {
+		pxy_log(MTLS_LOG_ERROR, "listen %s: %s", l->addr.text,
+		        strerror(errno));
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+		return -1;
+	}
+	pxy_log(MTLS_LOG_INFO, "listening on %s -> upstream %s (%s)%s",
+	        l->addr.text, l->srv.upstream->name,
+	        l->srv.upstream->tls ? "mTLS" : "plain TCP",
+	        l->n_hosts ? " and SNI hosts" : "");
+	return 0;
+}
+
 int pxy_listen_all(struct pxy_config *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->n_listens; i++) {
-		struct pxy_listen *l = &cfg->listens[i];
-		int one = 1;
-
-		l->fd = socket(l->addr.sa.ss_family,
-		               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (l->fd < 0 ||
-		    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		               sizeof(one)) != 0 ||
-		    bind(l->fd, (struct sockaddr *)&l->addr.sa, l->addr.len) ||
-		    listen(l->fd, 512) != 0) {
-			pxy_log(MTLS_LOG_ERROR, "listen %s: %s", l->addr.text,
-			        strerror(errno));
+	for (i = 0; i < cfg->n_listens; i++)
+		if (listen_one(&cfg->listens[i]) != 0)
 			return -1;
-		}
-		pxy_log(MTLS_LOG_INFO, "listening on %s -> upstream %s (%s)",
-		        l->addr.text, l->upstream->name,
-		        l->upstream->tls ? "mTLS" : "plain TCP");
-	}
 	return 0;
 }
 
@@ -211,13 +260,15 @@ static void conn_end(struct conn *c)
 	pxy_log(c->reason[0] ? MTLS_LOG_WARN : MTLS_LOG_INFO,
 	        "conn client=%s listen=%s subject=\"%s\" uri=\"%s\" "
 	        "upstream=%s target=%s bytes_to_upstream=%llu "
-	        "bytes_to_client=%llu duration=%.3fs %s%s%s",
+	        "bytes_to_client=%llu duration=%.3fs %s%s%s%s%s",
 	        c->client_addr, c->l->addr.text,
 	        c->subject[0] ? c->subject : "-", c->uri[0] ? c->uri : "-",
-	        c->u->name, c->target ? c->target->text : "-", c->to_up,
+	        c->u->name, c->target ? c->target->text : "-",
+	        c->to_up > c->pp_len ? c->to_up - c->pp_len : 0,
 	        c->to_client, now() - c->start,
 	        c->reason[0] ? "error=\"" : "status=ok",
-	        c->reason, c->reason[0] ? "\"" : "");
+	        c->reason, c->reason[0] ? "\"" : "",
+	        c->sni[0] ? " sni=" : "", c->sni);
 	side_close(&c->cl);
 	side_close(&c->up);
 	conn_unlink(c);
@@ -400,8 +451,30 @@ static void relay(struct conn *c)
 
 /* ---- connection set-up ---------------------------------------------------------- */
 
+/* Queues the PROXY v2 header as the first bytes to the upstream. */
+static int queue_proxy_header(struct conn *c)
+{
+	struct pxy_pp2_tls t = {.has_cert = c->subject[0] != '\0',
+	                        .verified = c->verified,
+	                        .version = mtls_conn_version(c->cl.tls),
+	                        .cn = c->cn, .uri = c->uri};
+
+	c->pp_len = pxy_pp2_header(c->c2u.d, BUF_SIZE,
+	                           (struct sockaddr *)&c->client_sa,
+	                           (struct sockaddr *)&c->local_sa, &t);
+	if (c->pp_len == 0)
+		return -1;
+	c->c2u.off = 0;
+	c->c2u.len = c->pp_len;
+	return 0;
+}
+
 static void enter_relay(struct conn *c)
 {
+	if (c->u->proxy_protocol == 2 && queue_proxy_header(c) != 0) {
+		conn_fail(c, "PROXY v2 header does not fit");
+		return;
+	}
 	c->st = S_RELAY;
 	c->last_io = now();
 	pxy_log(MTLS_LOG_DEBUG, "conn client=%s: relaying to %s",
@@ -449,12 +522,20 @@ static void upstream_ready(struct conn *c)
 static void connect_next(struct conn *c, const char *last_err)
 {
 	struct pxy_upstream *u = c->u;
+	size_t i, n_up = 0;
 
+	for (i = 0; i < u->n_targets; i++)
+		n_up += !(u->down[i] & T_DOWN);
 	while (c->tries < u->n_targets) {
-		const struct pxy_addr *t = &u->targets[u->next++ % u->n_targets];
+		size_t ti = u->next++ % u->n_targets;
+		const struct pxy_addr *t = &u->targets[ti];
 		int fd, rc;
 
 		c->tries++;
+		/* Health checks marked it down; when all are, try them all
+		 * anyway rather than refuse on a stale verdict. */
+		if ((u->down[ti] & T_DOWN) && n_up > 0)
+			continue;
 		c->target = t;
 		fd = socket(t->sa.ss_family,
 		            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -483,7 +564,7 @@ static void connect_next(struct conn *c, const char *last_err)
 	}
 	conn_fail(c, "no target of upstream %s reachable (last: %s: %s)",
 	          u->name, c->target ? c->target->text : "-",
-	          last_err ? last_err : "?");
+	          last_err ? last_err : "all marked down");
 }
 
 /* EPOLLOUT (or an error) on a connecting socket. */
@@ -507,6 +588,7 @@ static void connect_done(struct conn *c)
 static void client_handshake(struct conn *c)
 {
 	mtls_peer peer;
+	const char *sni;
 	int rc = mtls_handshake(c->cl.tls);
 
 	memset(&peer, 0, sizeof(peer));
@@ -520,9 +602,16 @@ static void client_handshake(struct conn *c)
 		side_fail(c, &c->cl, rc, "TLS handshake");
 		return;
 	}
+	sni = mtls_conn_sni(c->cl.tls);
+	if (sni != NULL) {
+		snprintf(c->sni, sizeof(c->sni), "%s", sni);
+		c->u = pxy_host_for(c->l, sni)->upstream;
+	}
 	rc = mtls_verify_peer(c->cl.tls, &peer);
+	c->verified = rc == 0;
 	if (peer.has_cert) {
 		snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
+		snprintf(c->cn, sizeof(c->cn), "%s", peer.cn);
 		if (peer.n_uri > 0)
 			snprintf(c->uri, sizeof(c->uri), "%s", peer.uri[0]);
 		if (rc != 0) /* client_auth optional: say what it is worth */
@@ -615,8 +704,14 @@ static void accept_all(struct listener *ls)
 			pxy_log(MTLS_LOG_ERROR, "accept: out of memory");
 			return;
 		}
+		c->cfg = current;
+		current->refs++;
 		c->l = l;
-		c->u = l->upstream;
+		c->u = l->srv.upstream;
+		memcpy(&c->client_sa, &sa, sizeof(sa));
+		len = sizeof(c->local_sa);
+		if (getsockname(fd, (struct sockaddr *)&c->local_sa, &len))
+			memset(&c->local_sa, 0, sizeof(c->local_sa));
 		c->cl = (struct side){.kind = K_SIDE, .c = c, .who = "client",
 		                      .fd = fd};
 		c->up = (struct side){.kind = K_SIDE, .c = c,
@@ -674,45 +769,456 @@ static void bury(void)
 	while (graves != NULL) {
 		struct conn *c = graves;
 		graves = c->next;
+		config_unref(c->cfg);
 		free(c);
 	}
+	while (probe_graves != NULL) {
+		struct probe *pr = probe_graves;
+		probe_graves = pr->next;
+		free(pr);
+	}
 }
+
+/* ---- health checks ---------------------------------------------------------- */
+
+static void probe_end(struct probe *pr, const char *why)
+{
+	struct pxy_upstream *u = pr->u;
+	int was_down = u->down[pr->ti] & T_DOWN;
+
+	if (pr->dead)
+		return;
+	pr->dead = 1;
+	if (why != NULL && !was_down)
+		pxy_log(MTLS_LOG_WARN, "upstream %s: target %s is down: %s",
+		        u->name, u->targets[pr->ti].text, why);
+	else if (why == NULL && was_down)
+		pxy_log(MTLS_LOG_INFO, "upstream %s: target %s is up again",
+		        u->name, u->targets[pr->ti].text);
+	else
+		pxy_log(MTLS_LOG_DEBUG, "upstream %s: target %s check: %s",
+		        u->name, u->targets[pr->ti].text, why ? why : "ok");
+	u->down[pr->ti] = why != NULL ? T_DOWN : 0; /* and not probing */
+	mtls_conn_free(pr->tls);
+	pr->tls = NULL;
+	if (pr->fd >= 0)
+		close(pr->fd);
+	pr->fd = -1;
+}
+
+static void probe_watch(struct probe *pr, int rc)
+{
+	struct epoll_event ev = {.events = rc == MTLS_WANT_READ ? EPOLLIN
+	                                                        : EPOLLOUT,
+	                         .data.ptr = pr};
+
+	epoll_ctl(ep, EPOLL_CTL_MOD, pr->fd, &ev);
+}
+
+/* 1 done, 0 waiting, -1 failed (why set). */
+static int probe_io(struct probe *pr, int writing, const char **why)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (writing && pr->off == pr->len)
+			return 1;
+		if (pr->tls != NULL)
+			n = writing ? mtls_write(pr->tls, pr->buf + pr->off,
+			                         pr->len - pr->off)
+			            : mtls_read(pr->tls, pr->buf + pr->len,
+			                        sizeof(pr->buf) - 1 - pr->len);
+		else {
+			n = writing ? send(pr->fd, pr->buf + pr->off,
+			                   pr->len - pr->off, MSG_NOSIGNAL)
+			            : recv(pr->fd, pr->buf + pr->len,
+			                   sizeof(pr->buf) - 1 - pr->len, 0);
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				n = writing ? MTLS_WANT_WRITE : MTLS_WANT_READ;
+			else if (n < 0)
+				n = MTLS_ERR_IO;
+		}
+		if (is_want(n)) {
+			probe_watch(pr, (int)n);
+			return 0;
+		}
+		if (n < 0 || (n == 0 && !writing)) {
+			*why = n == 0 || n == MTLS_ERR_CLOSED
+			           ? "closed before an HTTP status"
+			           : pr->tls && mtls_conn_error(pr->tls)
+			                 ? mtls_conn_error(pr->tls)
+			                 : strerror(errno);
+			return -1;
+		}
+		if (writing) {
+			pr->off += (size_t)n;
+			continue;
+		}
+		pr->len += (size_t)n;
+		pr->buf[pr->len] = '\0';
+		if (strstr(pr->buf, "\r\n") != NULL ||
+		    pr->len == sizeof(pr->buf) - 1)
+			return 1;
+	}
+}
+
+static void probe_step(struct probe *pr)
+{
+	struct pxy_upstream *u = pr->u;
+	const char *why = NULL;
+	int rc, err = 0, code = 0;
+	socklen_t len = sizeof(err);
+
+	switch (pr->st) {
+	case P_CONNECT:
+		if (getsockopt(pr->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+		if (err != 0) {
+			probe_end(pr, strerror(err));
+			return;
+		}
+		if (u->tls) {
+			pr->tls = mtls_conn_new(u->ctx, pr->fd,
+			                        u->targets[pr->ti].host);
+			if (pr->tls == NULL) {
+				probe_end(pr, "out of memory");
+				return;
+			}
+		}
+		pr->st = P_HS;
+		/* fall through */
+	case P_HS:
+		if (pr->tls != NULL) {
+			rc = mtls_handshake(pr->tls);
+			if (is_want(rc)) {
+				probe_watch(pr, rc);
+				return;
+			}
+			if (rc != 0) {
+				probe_end(pr, mtls_conn_error(pr->tls)
+				                  ? mtls_conn_error(pr->tls)
+				                  : mtls_strerror(rc));
+				return;
+			}
+		}
+		if (u->health_get == NULL) {
+			probe_end(pr, NULL);
+			return;
+		}
+		pr->len = (size_t)snprintf(pr->buf, sizeof(pr->buf),
+		                           "GET %s HTTP/1.0\r\nHost: %s\r\n"
+		                           "User-Agent: mtls-proxy\r\n"
+		                           "Connection: close\r\n\r\n",
+		                           u->health_get,
+		                           u->server_name
+		                               ? u->server_name
+		                               : u->targets[pr->ti].host);
+		if (pr->len >= sizeof(pr->buf)) {
+			probe_end(pr, "request too long");
+			return;
+		}
+		pr->off = 0;
+		pr->st = P_SEND;
+		/* fall through */
+	case P_SEND:
+		if ((rc = probe_io(pr, 1, &why)) <= 0) {
+			if (rc < 0)
+				probe_end(pr, why);
+			return;
+		}
+		pr->st = P_RECV;
+		pr->len = 0;
+		/* fall through */
+	case P_RECV:
+		if ((rc = probe_io(pr, 0, &why)) <= 0) {
+			if (rc < 0)
+				probe_end(pr, why);
+			return;
+		}
+		if (sscanf(pr->buf, "HTTP/%*d.%*d %d", &code) != 1) {
+			probe_end(pr, "not an HTTP response");
+			return;
+		}
+		if (code < 200 || code > 299) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "GET %.20s: HTTP status %d",
+			         u->health_get, code);
+			probe_end(pr, msg);
+			return;
+		}
+		probe_end(pr, NULL);
+		return;
+	}
+}
+
+static void probe_start(struct pxy_upstream *u, size_t ti, double t)
+{
+	const struct pxy_addr *a = &u->targets[ti];
+	struct epoll_event ev = {.events = EPOLLOUT};
+	struct probe *pr = calloc(1, sizeof(*pr));
+
+	if (pr == NULL)
+		return;
+	*pr = (struct probe){.kind = K_PROBE, .u = u, .ti = ti, .fd = -1,
+	                     .deadline = t + u->connect_timeout};
+	pr->next = probes;
+	probes = pr;
+	u->down[ti] |= T_PROBING;
+	pr->fd = socket(a->sa.ss_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (pr->fd < 0) {
+		probe_end(pr, strerror(errno));
+		return;
+	}
+	if (connect(pr->fd, (const struct sockaddr *)&a->sa, a->len) != 0 &&
+	    errno != EINPROGRESS) {
+		probe_end(pr, strerror(errno));
+		return;
+	}
+	ev.data.ptr = pr;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, pr->fd, &ev) != 0)
+		probe_end(pr, strerror(errno));
+}
+
+/* Moves finished checks to their graves (freed after the batch). */
+static void probes_reap(double t)
+{
+	struct probe **pp = &probes;
+
+	while (*pp != NULL) {
+		struct probe *pr = *pp;
+
+		if (!pr->dead && t > pr->deadline)
+			probe_end(pr, "timed out");
+		if (pr->dead) {
+			*pp = pr->next;
+			pr->next = probe_graves;
+			probe_graves = pr;
+		} else {
+			pp = &pr->next;
+		}
+	}
+}
+
+/* Times out late checks and starts those that are due. */
+static void health_tick(double t)
+{
+	size_t i, j;
+
+	probes_reap(t);
+	for (i = 0; current != NULL && i < current->n_upstreams; i++) {
+		struct pxy_upstream *u = &current->upstreams[i];
+
+		if (u->health_interval == 0 || t < u->health_next)
+			continue;
+		u->health_next = t + u->health_interval;
+		for (j = 0; j < u->n_targets; j++)
+			if (!(u->down[j] & T_PROBING))
+				probe_start(u, j, t);
+	}
+}
+
+/* On reload: the checks in flight belong to the old upstreams. */
+static void health_cancel(void)
+{
+	struct probe *pr;
+
+	for (pr = probes; pr != NULL; pr = pr->next)
+		if (!pr->dead) {
+			pr->dead = 1;
+			mtls_conn_free(pr->tls);
+			pr->tls = NULL;
+			if (pr->fd >= 0)
+				close(pr->fd);
+			pr->fd = -1;
+		}
+	probes_reap(0);
+}
+
+/* ---- listeners and reload ----------------------------------------------------- */
 
 static void stop_listening(struct pxy_config *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->n_listens; i++) {
+	for (i = 0; cfg != NULL && i < cfg->n_listens; i++) {
 		if (cfg->listens[i].fd >= 0)
 			close(cfg->listens[i].fd);
 		cfg->listens[i].fd = -1;
 	}
 }
 
+static void listeners_detach(void)
+{
+	size_t i;
+
+	for (i = 0; i < n_lsn; i++)
+		if (lsn[i].paused_until == 0 && lsn[i].l->fd >= 0)
+			epoll_ctl(ep, EPOLL_CTL_DEL, lsn[i].l->fd, NULL);
+	free(lsn);
+	lsn = NULL;
+	n_lsn = 0;
+}
+
+static int listeners_attach(struct pxy_config *cfg)
+{
+	size_t i;
+
+	if ((lsn = calloc(cfg->n_listens, sizeof(*lsn))) == NULL) {
+		pxy_log(MTLS_LOG_ERROR, "out of memory");
+		return -1;
+	}
+	n_lsn = cfg->n_listens;
+	for (i = 0; i < cfg->n_listens; i++) {
+		struct epoll_event ev = {.events = EPOLLIN,
+		                         .data.ptr = &lsn[i]};
+		lsn[i] = (struct listener){.kind = K_LISTEN,
+		                          .l = &cfg->listens[i]};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, cfg->listens[i].fd, &ev)) {
+			pxy_log(MTLS_LOG_ERROR, "epoll: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static struct pxy_listen *same_listen(struct pxy_config *old,
+                                      const struct pxy_listen *l)
+{
+	size_t i;
+
+	for (i = 0; i < old->n_listens; i++) {
+		struct pxy_listen *o = &old->listens[i];
+
+		if (o->fd >= 0 && o->addr.len == l->addr.len &&
+		    memcmp(&o->addr.sa, &l->addr.sa, l->addr.len) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Opens n's listeners whose address old does not have; keeps the others'
+ * sockets (moved from old), then closes what old has left.  On failure n
+ * owns no socket and old is untouched. */
+static int listeners_move(struct pxy_config *n, struct pxy_config *old,
+                          size_t *kept, size_t *opened, size_t *closed)
+{
+	size_t i;
+
+	for (i = 0; i < n->n_listens; i++) {
+		if (same_listen(old, &n->listens[i]) != NULL)
+			continue;
+		if (listen_one(&n->listens[i]) != 0) {
+			stop_listening(n);
+			return -1;
+		}
+		(*opened)++;
+	}
+	for (i = 0; i < n->n_listens; i++) {
+		struct pxy_listen *o;
+
+		if (n->listens[i].fd >= 0)
+			continue;
+		o = same_listen(old, &n->listens[i]);
+		n->listens[i].fd = o->fd;
+		o->fd = -1;
+		(*kept)++;
+	}
+	for (i = 0; i < old->n_listens; i++)
+		if (old->listens[i].fd >= 0) {
+			pxy_log(MTLS_LOG_INFO, "no longer listening on %s",
+			        old->listens[i].addr.text);
+			(*closed)++;
+		}
+	stop_listening(old);
+	return 0;
+}
+
+/* Health verdicts survive a reload for targets that stay. */
+static void health_carry(struct pxy_config *n, const struct pxy_config *old)
+{
+	size_t i, j, k, m;
+
+	for (i = 0; i < n->n_upstreams; i++)
+		for (j = 0; j < old->n_upstreams; j++) {
+			struct pxy_upstream *a = &n->upstreams[i];
+			const struct pxy_upstream *b = &old->upstreams[j];
+
+			if (strcmp(a->name, b->name) != 0 ||
+			    a->health_interval == 0)
+				continue;
+			for (k = 0; k < a->n_targets; k++)
+				for (m = 0; m < b->n_targets; m++)
+					if (strcmp(a->targets[k].text,
+					           b->targets[m].text) == 0)
+						a->down[k] = b->down[m] & T_DOWN;
+		}
+}
+
+/* SIGHUP: everything is read and checked into a new generation; any
+ * failure leaves the current one serving, untouched. */
+static void reload(void)
+{
+	struct pxy_config *n = calloc(1, sizeof(*n)), *old = current;
+	size_t kept = 0, opened = 0, closed = 0;
+	char err[1024];
+
+	pxy_log(MTLS_LOG_INFO, "SIGHUP: reloading %s", old->path);
+	if (n == NULL) {
+		pxy_log(MTLS_LOG_ERROR, "reload failed: out of memory; still "
+		        "serving the previous configuration");
+		return;
+	}
+	if (pxy_config_load(n, old->path, err, sizeof(err)) != 0) {
+		free(n);
+		goto fail;
+	}
+	if (pxy_tls_setup(n, err, sizeof(err)) != 0) {
+		pxy_config_free(n);
+		free(n);
+		goto fail;
+	}
+	listeners_detach();
+	if (listeners_move(n, old, &kept, &opened, &closed) != 0) {
+		pxy_config_free(n);
+		free(n);
+		snprintf(err, sizeof(err), "cannot listen (see above)");
+		listeners_attach(old);
+		goto fail;
+	}
+	health_cancel();
+	health_carry(n, old);
+	pxy_log_set_level(n->log_level);
+	n->refs = 1;
+	current = n;
+	listeners_attach(n);
+	pxy_log(MTLS_LOG_INFO, "reloaded %s: %zu listener(s) kept, %zu "
+	        "opened, %zu closed; %zu connection(s) finish on the "
+	        "previous configuration", n->path, kept, opened, closed,
+	        n_conns);
+	config_unref(old); /* freed once its last connection ends */
+	return;
+fail:
+	pxy_log(MTLS_LOG_ERROR, "reload failed: %s; still serving the "
+	        "previous configuration", err);
+}
+
 int pxy_run(struct pxy_config *cfg)
 {
 	struct epoll_event evs[128];
-	struct listener *ls;
 	double stop_at = 0;
 	size_t i;
 	int rc = -1;
 
+	current = cfg;
+	cfg->refs = 1;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		pxy_log(MTLS_LOG_ERROR, "epoll: %s", strerror(errno));
-		return -1;
-	}
-	if ((ls = calloc(cfg->n_listens, sizeof(*ls))) == NULL)
 		goto out;
-	for (i = 0; i < cfg->n_listens; i++) {
-		struct epoll_event ev = {.events = EPOLLIN,
-		                         .data.ptr = &ls[i]};
-		ls[i] = (struct listener){.kind = K_LISTEN,
-		                          .l = &cfg->listens[i]};
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, cfg->listens[i].fd, &ev)) {
-			pxy_log(MTLS_LOG_ERROR, "epoll: %s", strerror(errno));
-			goto out;
-		}
 	}
+	if (listeners_attach(cfg) != 0)
+		goto out;
 	for (;;) {
 		int n = epoll_wait(ep, evs, 128, 1000);
 		double t;
@@ -727,6 +1233,10 @@ int pxy_run(struct pxy_config *cfg)
 
 			if (*kind == K_LISTEN) {
 				accept_all((struct listener *)kind);
+			} else if (*kind == K_PROBE) {
+				struct probe *pr = (struct probe *)kind;
+				if (!pr->dead)
+					probe_step(pr);
 			} else {
 				struct side *s = (struct side *)kind;
 				if (!s->c->dead)
@@ -735,14 +1245,22 @@ int pxy_run(struct pxy_config *cfg)
 		}
 		t = now();
 		check_timers(t);
-		for (i = 0; stop_at == 0 && i < cfg->n_listens; i++)
-			listener_resume(&ls[i], t);
+		for (i = 0; stop_at == 0 && i < n_lsn; i++)
+			listener_resume(&lsn[i], t);
+		if (stop_at == 0)
+			health_tick(t);
 		bury();
+		if (reload_requested && stop_at == 0 && !stop_requested) {
+			reload_requested = 0;
+			reload();
+		}
 		if (stop_requested && stop_at == 0) {
 			pxy_log(MTLS_LOG_INFO, "stopping: %zu connection(s) "
 			        "open, waiting up to %.0f s", n_conns,
 			        STOP_GRACE);
-			stop_listening(cfg);
+			listeners_detach();
+			stop_listening(current);
+			health_cancel();
 			stop_at = t + STOP_GRACE;
 		}
 		if (stop_at != 0 && (n_conns == 0 || t >= stop_at))
@@ -750,12 +1268,16 @@ int pxy_run(struct pxy_config *cfg)
 	}
 	while (conns != NULL)
 		conn_fail(conns, "proxy shutting down");
-	bury();
 	rc = 0;
 out:
-	stop_listening(cfg);
-	free(ls);
-	close(ep);
+	listeners_detach();
+	health_cancel();
+	bury();
+	stop_listening(current);
+	config_unref(current);
+	current = NULL;
+	if (ep >= 0)
+		close(ep);
 	ep = -1;
 	return rc;
 }

@@ -6,6 +6,10 @@
  * client handshake -> upstream connect -> upstream handshake (tls on) ->
  * relay, with half-close carried across (EOF or close_notify on one side
  * shuts down the write side of the other) and one log line when it ends.
+ * The upstream is the SNI host's (pxy_host_for) once the client handshake
+ * is done; with "proxy_protocol v2" a PROXY header goes first.  Upstreams
+ * with health_interval are checked from the same loop; targets marked down
+ * are skipped.
  */
 #ifndef MTLS_PROXY_PROXY_H
 #define MTLS_PROXY_PROXY_H
@@ -17,8 +21,15 @@ int pxy_listen_all(struct pxy_config *cfg);
 
 /* Runs until pxy_stop() is called, then stops accepting and returns once
  * the open connections are done or after 5 seconds.  0, or -1 if the event
- * loop could not start. */
+ * loop could not start.  Takes cfg (calloc'ed, listening, contexts built)
+ * and frees it.  pxy_reload() makes it re-read cfg->path: a new generation
+ * of config and contexts serves new connections, connections in flight
+ * keep theirs (each holds a reference), and the old generation is freed
+ * with its last connection; on any error the current one stays. */
 int pxy_run(struct pxy_config *cfg);
+
+/* Async-signal-safe: asks pxy_run() to reload the configuration. */
+void pxy_reload(void);
 
 /* Async-signal-safe: asks pxy_run() to wind down. */
 void pxy_stop(void);
