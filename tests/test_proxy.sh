@@ -24,6 +24,16 @@
 #   PROXY v2: a python backend parses the header and TLVs and echoes them
 #   health checks: TCP, HTTP GET (2xx/404) and mTLS; a killed target is
 #     marked down and skipped, marked up again when restarted
+#   start-up: an upstream with a missing key and a listener with a client
+#     certificate are skipped (file:line logged; a listener using the skipped
+#     upstream too), the rest serves; --strict exits 1; -t lists all, exits 1
+#   options: tls_versions (1.3 on a 2.28 build: error naming the line), alpn
+#     on a listener (python client sees http/1.1), insecure_skip_verify to an
+#     upstream of an untrusted CA (data passes, warning names the upstream)
+#   workers 2: 20 sequential connections served by two worker PIDs (worker=
+#     in the log); a worker killed -9 is restarted; SIGTERM exits 0
+#   curl -> proxy -> nginx with ssl_verify_client on: nginx reports the DN and
+#     fingerprint of the proxy's client certificate (not curl's)
 # Every process started here is killed by PID on exit; every wait is bounded.
 # MTLS_TEST_VERBOSE=1 prints the proxy's log even when everything passes.
 set -uo pipefail
@@ -843,6 +853,263 @@ check "health: restarted, it is marked up again" \
 sleep 1.5
 check "health: the passing HTTP and mTLS checks never mark down" \
 	bash -c "! grep -q 'upstream \(web_ok\|tlsback\): .* is down' '$hc_log'"
+
+# ---- start-up: what fails validation is skipped; --strict; -t --------------
+sk_ok=$(free_port)
+sk_bad=$(free_port)
+sk_cert=$(free_port)
+cat >"$work/skip.conf" <<EOF
+listen 127.0.0.1:$sk_ok {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream echo
+}
+listen 127.0.0.1:$sk_bad {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream badup
+}
+listen 127.0.0.1:$sk_cert {
+    cert $pki/client-ec-chain.pem
+    key $pki/client-ec.key
+    client_ca $pki/ca.crt
+    upstream echo
+}
+upstream echo {
+    target 127.0.0.1:$echo_port
+}
+upstream badup {
+    target 127.0.0.1:$echo_port
+    tls on
+    cert $pki/client-ec-chain.pem
+    key $pki/no-such.key
+    ca $pki/ca.crt
+}
+EOF
+sk_keyline=$(grep -n 'no-such.key' "$work/skip.conf" | cut -d: -f1)
+sk_l2=$(grep -n "listen 127.0.0.1:$sk_bad" "$work/skip.conf" | cut -d: -f1)
+sk_l3=$(grep -n "client-ec-chain.pem" "$work/skip.conf" | head -1 | cut -d: -f1)
+sk_l3k=$((sk_l3 + 1))
+out=$("$proxy" -t -c "$work/skip.conf" 2>&1)
+rc=$?
+check "start-up: -t reports every problem and exits 1 (rc $rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'skip.conf:$sk_keyline: .*no-such.key.*(upstream badup skipped)' <<<\"\$0\" &&
+	grep -q 'skip.conf:$sk_l2: listen 127.0.0.1:$sk_bad skipped: its upstream .badup. was skipped' <<<\"\$0\" &&
+	grep -q 'skip.conf:\($sk_l3\|$sk_l3k\): .*(listen 127.0.0.1:$sk_cert skipped)' <<<\"\$0\"" "$out"
+timeout 10 "$proxy" --strict -c "$work/skip.conf" >"$work/strict.log" 2>&1
+rc=$?
+check "start-up: --strict refuses to start (rc $rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'not starting' '$work/strict.log'"
+sk_log=$work/skip.log
+extra_logs+=("$sk_log")
+start_proxy "$work/skip.conf" "$sk_log"
+wait_port "$sk_ok" || bad "proxy with skipped parts did not start: $(cat "$sk_log")"
+timeout 30 python3 "$work/client.py" "$sk_ok" "$pki/ca.crt" \
+	"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$work/line.txt" \
+	"$work/sk.out" 1
+check "start-up: the valid listener serves ($(tr -d '\n' <"$work/sk.out" 2>/dev/null))" \
+	grep -q "hello proxy" "$work/sk.out"
+check "start-up: the log names file:line of the skipped upstream and listeners" \
+	bash -c "grep -q 'error: .*skip.conf:$sk_keyline: .*(upstream badup skipped)' '$sk_log' &&
+	grep -q 'error: .*skip.conf:$sk_l2: listen 127.0.0.1:$sk_bad skipped' '$sk_log' &&
+	grep -q 'error: .*listen 127.0.0.1:$sk_cert skipped' '$sk_log'"
+check "start-up: the skipped listeners are not opened" \
+	bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$sk_bad) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$sk_cert) 2>/dev/null"
+kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null
+
+# ---- upstream and listen options: tls_versions, alpn, insecure_skip_verify -
+op_port=$(free_port)
+if "$proxy" -V | grep -q 'mbedTLS 2\.'; then has13=0; else has13=1; fi
+cat >"$work/opts.conf" <<EOF
+listen 127.0.0.1:$op_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    tls_versions 1.2 $([ $has13 = 1 ] && echo 1.3 || echo 1.2)
+    alpn h2,http/1.1
+    upstream insecure
+}
+upstream insecure {            # signed by a CA we do not trust
+    target 127.0.0.1:$tls_port
+    tls on
+    cert $pki/client-ec-chain.pem
+    key $pki/client-ec.key
+    ca $pki/other-ca.crt
+    tls_versions 1.2 1.2
+    alpn http/1.1
+    insecure_skip_verify on
+}
+EOF
+out=$("$proxy" -t -c "$work/opts.conf" 2>&1)
+check "options: -t accepts tls_versions, alpn, insecure_skip_verify (${out##*$'\n'})" test $? -eq 0
+sed 's/tls_versions 1.2 1.2/tls_versions 1.3/' "$work/opts.conf" >"$work/opts13.conf"
+out=$("$proxy" -t -c "$work/opts13.conf" 2>&1)
+rc=$?
+l13=$(grep -n 'tls_versions 1.3' "$work/opts13.conf" | cut -d: -f1)
+if [ $has13 = 0 ]; then
+	check "options: TLS 1.3 on a 2.28 build is an error naming the line ($out)" \
+		bash -c "[ $rc -eq 1 ] && grep -q 'opts13.conf:$l13: tls_versions 1.3: TLS 1.3 is not supported' <<<\"\$0\"" "$out"
+else
+	check "options: tls_versions 1.3 accepted on a 3.x build (${out##*$'\n'})" test "$rc" -eq 0
+fi
+sed 's/tls_versions 1.2 1.2/tls_versions 1.2 1.1/' "$work/opts.conf" >"$work/opts11.conf"
+out=$("$proxy" -t -c "$work/opts11.conf" 2>&1)
+check "options: a bad tls_versions value names the line ($out)" \
+	grep -q "opts11.conf:$l13: tls_versions: '1.1' is not 1.2 or 1.3" <<<"$out"
+op_log=$work/opts.log
+extra_logs+=("$op_log")
+start_proxy "$work/opts.conf" "$op_log"
+wait_port "$op_port" || bad "proxy (options) did not start: $(cat "$op_log")"
+check "options: the start-up log warns about insecure_skip_verify, naming the upstream" \
+	grep -q "warn: .*opts.conf:[0-9]*: upstream insecure: insecure_skip_verify on" "$op_log"
+cat >"$work/alpn.py" <<'PY'
+import socket, ssl, sys
+port, ca, cert, key = sys.argv[1:5]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.load_cert_chain(cert, key)
+ctx.set_alpn_protocols(["http/1.1"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=10),
+                    server_hostname="localhost")
+s.sendall(b"alpn check\n")
+got = b""
+while not got.endswith(b"\n"):
+    d = s.recv(100)
+    if not d:
+        break
+    got += d
+print(s.selected_alpn_protocol(), s.version(), got.decode().strip())
+PY
+out=$(timeout 20 python3 "$work/alpn.py" "$op_port" "$pki/ca.crt" \
+	"$pki/client-ec-chain.pem" "$pki/client-ec.key" 2>&1)
+check "options: listen alpn selects http/1.1 ($out)" grep -q "^http/1.1 TLSv1" <<<"$out"
+check "options: insecure_skip_verify: data passes to an untrusted upstream ($out)" \
+	grep -q "kcehc npla" <<<"$out"
+kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null
+
+# ---- workers 2 ---------------------------------------------------------------
+wk_port=$(free_port)
+cat >"$work/workers.conf" <<EOF
+workers 2
+listen 127.0.0.1:$wk_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream echo
+}
+upstream echo {
+    target 127.0.0.1:$echo_port
+}
+EOF
+wk_log=$work/workers.log
+extra_logs+=("$wk_log")
+start_proxy "$work/workers.conf" "$wk_log"
+wait_port "$wk_port" || bad "proxy (workers) did not start: $(cat "$wk_log")"
+sleep 0.5 # both workers listening
+wk_ok=0
+for ((i = 0; i < 20; i++)); do
+	printf 'worker %d\n' "$i" >"$work/wk.in"
+	rm -f "$work/wk.out"
+	timeout 20 python3 "$work/client.py" "$wk_port" "$pki/ca.crt" \
+		"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$work/wk.in" \
+		"$work/wk.out" 1 && grep -q "worker $i" "$work/wk.out" && wk_ok=$((wk_ok + 1))
+done
+check "workers 2: 20 sequential connections all served ($wk_ok)" test "$wk_ok" -eq 20
+sleep 0.3
+wk_pids=$(grep -o 'info: worker=[0-9]* conn ' "$wk_log" | sort -u | grep -o '[0-9][0-9]*')
+check "workers 2: two worker PIDs in the connection log lines ($(echo $wk_pids))" \
+	test "$(wc -w <<<"$wk_pids")" -eq 2
+victim=$(head -1 <<<"$wk_pids")
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+check "workers 2: a killed worker is logged and restarted" \
+	wait_in "$wk_log" "worker $victim died of signal 9; restarting"
+sleep 1
+check "workers 2: ... and the new worker started" \
+	test "$(grep -c 'worker=[0-9]* .*started, pid' "$wk_log")" -ge 3
+kill -TERM "$proxy_pid"
+for ((i = 0; i < 100; i++)); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$proxy_pid"
+rc=$?
+check "workers 2: SIGTERM stops the workers and the supervisor exits 0 (rc $rc)" \
+	bash -c "[ $rc -eq 0 ] && ! pgrep -P $proxy_pid >/dev/null"
+
+# ---- curl -> proxy -> nginx requiring client certificates --------------------
+if ! command -v nginx >/dev/null || ! command -v curl >/dev/null; then
+	echo "# SKIP curl/nginx: nginx or curl is not installed"
+else
+	ng=$work/nginx
+	mkdir -p "$ng/logs"
+	ng_port=$(free_port)
+	ngp_port=$(free_port)
+	cat >"$ng/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $ng/nginx.pid;
+error_log $ng/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $ng/logs/access.log;
+    client_body_temp_path $ng/body;
+    proxy_temp_path $ng/proxy;
+    fastcgi_temp_path $ng/fastcgi;
+    uwsgi_temp_path $ng/uwsgi;
+    scgi_temp_path $ng/scgi;
+    ssl_client_certificate $pki/ca.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 2;
+    server {
+        listen 127.0.0.1:$ng_port ssl;
+        ssl_certificate $pki/server-ec-chain.pem;
+        ssl_certificate_key $pki/server-ec.key;
+        location / { return 200 "nginx ok \$ssl_client_s_dn fp=\$ssl_client_fingerprint\n"; }
+    }
+}
+EOF
+	nginx -c "$ng/nginx.conf" -p "$ng" >"$ng/logs/stdout.log" 2>&1 </dev/null &
+	ng_pid=$!
+	pids+=("$ng_pid")
+	cat >"$work/curl.conf" <<EOF
+listen 127.0.0.1:$ngp_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream nginx
+}
+upstream nginx {
+    target 127.0.0.1:$ng_port
+    tls on
+    cert $pki/client-ec-chain.pem   # the proxy's identity towards nginx
+    key $pki/client-ec.key
+    ca $pki/ca.crt
+    server_name localhost
+}
+EOF
+	ng_log=$work/curl-proxy.log
+	extra_logs+=("$ng_log" "$ng/logs/error.log")
+	start_proxy "$work/curl.conf" "$ng_log"
+	if wait_port "$ng_port" && wait_port "$ngp_port"; then
+		# curl presents another certificate (RSA) than the proxy (EC): the
+		# fingerprint nginx reports must be the proxy's.
+		fp=$(openssl x509 -in "$pki/client-ec.crt" -noout -fingerprint -sha1 |
+			sed 's/.*=//;s/://g' | tr 'A-F' 'a-f')
+		out=$(timeout 20 curl -sS --resolve "localhost:$ngp_port:127.0.0.1" \
+			--cert "$pki/client-rsa-chain.pem" --key "$pki/client-rsa.key" \
+			--cacert "$pki/ca.crt" "https://localhost:$ngp_port/" 2>&1)
+		check "curl -> proxy -> nginx (ssl_verify_client on): nginx answers with the DN ($out)" \
+			grep -q "^nginx ok CN=client.test " <<<"$out"
+		check "curl -> proxy -> nginx: ... of the proxy's client certificate ($fp)" \
+			grep -qi "fp=$fp" <<<"$out"
+		out=$(timeout 20 curl -sS --resolve "localhost:$ngp_port:127.0.0.1" \
+			--cacert "$pki/ca.crt" "https://localhost:$ngp_port/" 2>&1)
+		check "curl without a client certificate: refused by the proxy" \
+			bash -c "! grep -q 'nginx ok' <<<\"\$0\"" "$out"
+	else
+		bad "nginx or the proxy did not start: $(cat "$ng/logs/error.log" "$ng_log" 2>/dev/null)"
+	fi
+	kill "$proxy_pid" "$ng_pid" 2>/dev/null; wait "$proxy_pid" "$ng_pid" 2>/dev/null
+fi
 
 if [ "$fails" -ne 0 ] || [ -n "${MTLS_TEST_VERBOSE:-}" ]; then
 	echo "--- proxy log"

@@ -178,6 +178,58 @@ static void *grow(void *arr, size_t n, size_t size)
 	return realloc(arr, (n + 1) * size);
 }
 
+/* "tls_versions MIN [MAX]": 1.2 or 1.3 (one value: only that).  Checked against the library now,
+ * so a TLS 1.3 request on a build without it is a config error. */
+static int set_tls_versions(struct parser *p, int *mn, int *mx, int *line,
+                            char **w, int n)
+{
+	int v[2], i, rc;
+	mtls_ctx *t;
+
+	if (n < 2 || n > 3)
+		return fail(p, p->line, "tls_versions wants MIN [MAX], each "
+		            "1.2 or 1.3");
+	if (*line != 0)
+		return fail(p, p->line, "duplicate 'tls_versions' (first on "
+		            "line %d)", *line);
+	for (i = 0; i < 2; i++) {
+		const char *x = w[i + 1 < n ? i + 1 : 1];
+
+		if (strcmp(x, "1.2") == 0)
+			v[i] = MTLS_TLS1_2;
+		else if (strcmp(x, "1.3") == 0)
+			v[i] = MTLS_TLS1_3;
+		else
+			return fail(p, p->line, "tls_versions: '%s' is not "
+			            "1.2 or 1.3", x);
+	}
+	if (v[0] > v[1])
+		return fail(p, p->line, "tls_versions: minimum above maximum");
+	if ((t = mtls_ctx_new(MTLS_ROLE_CLIENT)) == NULL)
+		return fail(p, p->line, "out of memory");
+	rc = mtls_ctx_set_tls_versions(t, v[0], v[1]);
+	mtls_ctx_free(t);
+	if (rc != 0)
+		return fail(p, p->line, "tls_versions %s%s%s: %s (mbedTLS %s)",
+		            w[1], n == 3 ? " " : "", n == 3 ? w[2] : "",
+		            rc == MTLS_ERR_UNSUPPORTED
+		                ? "TLS 1.3 is not supported by this build"
+		                : mtls_strerror(rc),
+		            mtls_mbedtls_version());
+	*mn = v[0];
+	*mx = v[1];
+	*line = p->line;
+	return 0;
+}
+
+static int set_alpn(struct parser *p, char **dst, int *line, char **w, int n)
+{
+	if (n != 2)
+		return fail(p, p->line, "alpn takes one value: a comma "
+		            "separated list (h2,http/1.1)");
+	return set_str(p, dst, line, w[0], w[1]);
+}
+
 /* Directives a listen block and a host block share. */
 static int server_directive(struct parser *p, struct pxy_server *l, char **w,
                             int n)
@@ -297,6 +349,11 @@ static int listen_directive(struct parser *p, char **w, int n)
 			return fail(p, p->line, "'%s' takes one value", w[0]);
 		return set_seconds(p, &l->handshake_timeout, w[0], w[1]);
 	}
+	if (strcmp(w[0], "tls_versions") == 0)
+		return set_tls_versions(p, &l->tls_min, &l->tls_max,
+		                        &l->tls_line, w, n);
+	if (strcmp(w[0], "alpn") == 0)
+		return set_alpn(p, &l->alpn, &l->alpn_line, w, n);
 	if (strcmp(w[0], "unknown_host") == 0) {
 		if (n != 2 || (strcmp(w[1], "refuse") != 0 &&
 		               strcmp(w[1], "default") != 0))
@@ -312,6 +369,10 @@ static int listen_directive(struct parser *p, char **w, int n)
 static int upstream_directive(struct parser *p, char **w, int n)
 {
 	struct pxy_upstream *u = &p->cfg->upstreams[p->cfg->n_upstreams - 1];
+
+	if (strcmp(w[0], "tls_versions") == 0)
+		return set_tls_versions(p, &u->tls_min, &u->tls_max,
+		                        &u->tls_line, w, n);
 	if (n != 2)
 		return fail(p, p->line, "'%s' takes one value", w[0]);
 	if (strcmp(w[0], "target") == 0) {
@@ -323,6 +384,16 @@ static int upstream_directive(struct parser *p, char **w, int n)
 		if (parse_addr(p, &t[u->n_targets], w[1], 0) != 0)
 			return -1;
 		u->n_targets++;
+		return 0;
+	}
+	if (strcmp(w[0], "alpn") == 0)
+		return set_alpn(p, &u->alpn, &u->alpn_line, w, n);
+	if (strcmp(w[0], "insecure_skip_verify") == 0) {
+		if (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0)
+			return fail(p, p->line, "insecure_skip_verify is on or "
+			            "off, not '%s'", w[1]);
+		u->insecure = strcmp(w[1], "on") == 0;
+		u->insecure_line = p->line;
 		return 0;
 	}
 	if (strcmp(w[0], "tls") == 0) {
@@ -435,6 +506,20 @@ static int directive(struct parser *p, char **w, int n)
 		return upstream_directive(p, w, n);
 	if (strcmp(w[0], "listen") == 0 || strcmp(w[0], "upstream") == 0)
 		return open_block(p, w, n);
+	if (strcmp(w[0], "workers") == 0) {
+		char *end = NULL;
+		long v = n == 2 ? strtol(w[1], &end, 10) : 0;
+
+		if (n != 2 || *end != '\0' || v < 1 || v > 256)
+			return fail(p, p->line, "workers wants a number from 1 "
+			            "to 256");
+		if (p->cfg->workers_line != 0)
+			return fail(p, p->line, "duplicate 'workers' (first on "
+			            "line %d)", p->cfg->workers_line);
+		p->cfg->workers = (int)v;
+		p->cfg->workers_line = p->line;
+		return 0;
+	}
 	if (strcmp(w[0], "log_level") == 0) {
 		if (n != 2 || (p->cfg->log_level = pxy_log_level_parse(w[1])) < 0)
 			return fail(p, p->line,
@@ -520,11 +605,16 @@ static int check(struct parser *p)
 		if (u->n_targets == 0)
 			return fail(p, u->line, "upstream %s: no 'target'",
 			            u->name);
-		if (!u->tls && (u->cert || u->key || u->ca || u->server_name))
+		if (!u->tls && (u->cert || u->key || u->ca || u->server_name ||
+		                u->alpn || u->tls_line || u->insecure))
 			return fail(p,
 			            u->cert ? u->cert_line
 			            : u->key ? u->key_line
-			            : u->ca ? u->ca_line : u->name_line,
+			            : u->ca ? u->ca_line
+			            : u->server_name ? u->name_line
+			            : u->alpn ? u->alpn_line
+			            : u->tls_line ? u->tls_line
+			                          : u->insecure_line,
 			            "upstream %s: TLS settings with 'tls off' "
 			            "(add 'tls on')", u->name);
 		if (u->key != NULL && u->cert == NULL)
@@ -562,6 +652,7 @@ int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = MTLS_LOG_INFO;
+	cfg->workers = 1;
 	config_dir(&p, path);
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -633,7 +724,8 @@ const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
 		return &l->srv;
 	for (pass = 0; pass < 2; pass++) /* exact names, then wildcards */
 		for (i = 0; i < l->n_hosts; i++)
-			if ((strncmp(l->hosts[i].name, "*.", 2) == 0) == pass &&
+			if (!l->hosts[i].skipped &&
+			    (strncmp(l->hosts[i].name, "*.", 2) == 0) == pass &&
 			    host_match(l->hosts[i].name, sni))
 				return &l->hosts[i];
 	return &l->srv;
@@ -650,6 +742,7 @@ void pxy_config_free(struct pxy_config *cfg)
 		for (j = 0; j < l->n_hosts; j++)
 			server_free(&l->hosts[j]);
 		free(l->hosts);
+		free(l->alpn);
 		mtls_ctx_free(l->ctx);
 	}
 	for (i = 0; i < cfg->n_upstreams; i++) {
@@ -663,6 +756,7 @@ void pxy_config_free(struct pxy_config *cfg)
 		free(u->ca);
 		free(u->server_name);
 		free(u->health_get);
+		free(u->alpn);
 		mtls_ctx_free(u->ctx);
 	}
 	free(cfg->listens);

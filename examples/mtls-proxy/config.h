@@ -47,6 +47,13 @@ struct pxy_upstream {
 	char *health_get;         /* HTTP path checked for a 2xx, or NULL */
 	int health_line;
 	double health_next;       /* proxy.c: when the next checks start */
+	int tls_min, tls_max;     /* MTLS_TLS1_*; 0: library default */
+	int tls_line;
+	char *alpn;               /* "h2,http/1.1" or NULL */
+	int alpn_line;
+	int insecure;             /* insecure_skip_verify on */
+	int insecure_line;
+	int skipped;              /* tlsctx.c: credentials failed, unused */
 	mtls_ctx *ctx;            /* client context when tls, built later */
 };
 
@@ -64,6 +71,7 @@ struct pxy_server {
 	char *upstream_name;
 	int upstream_line;
 	struct pxy_upstream *upstream; /* resolved by name */
+	int skipped;              /* tlsctx.c: host left out (see there) */
 };
 
 struct pxy_listen {
@@ -74,6 +82,11 @@ struct pxy_listen {
 	size_t n_hosts;
 	int unknown_host;         /* MTLS_SNI_DEFAULT or MTLS_SNI_REFUSE */
 	int handshake_timeout;    /* seconds */
+	int tls_min, tls_max;     /* MTLS_TLS1_*; 0: library default */
+	int tls_line;
+	char *alpn;
+	int alpn_line;
+	int skipped;              /* tlsctx.c: not opened (see there) */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */
 };
@@ -81,6 +94,8 @@ struct pxy_listen {
 struct pxy_config {
 	char *path;               /* as given, for messages */
 	int log_level;            /* MTLS_LOG_* */
+	int workers;              /* worker processes (default 1) */
+	int workers_line;
 	struct pxy_listen *listens;
 	size_t n_listens;
 	struct pxy_upstream *upstreams;

@@ -8,6 +8,12 @@
 #include <time.h>
 
 static int max_level = MTLS_LOG_INFO;
+static long worker_pid; /* 0: a single process, no worker= tag */
+
+void pxy_log_set_worker(long pid)
+{
+	worker_pid = pid;
+}
 
 void pxy_log_set_level(int level)
 {
@@ -18,7 +24,7 @@ static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug"};
 	char stamp[32] = "";
-	char line[2048];
+	char line[2048], tag[32] = "";
 	struct tm tm;
 	time_t now = time(NULL);
 
@@ -27,9 +33,12 @@ static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 	if (gmtime_r(&now, &tm) != NULL)
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (worker_pid != 0)
+		snprintf(tag, sizeof(tag), "worker=%ld ", worker_pid);
 	/* One fprintf per line so lines from a busy loop do not interleave
 	 * with a concurrent writer to the same stderr. */
-	fprintf(stderr, "%s %s: %s%s\n", stamp, names[level], prefix, line);
+	fprintf(stderr, "%s %s: %s%s%s\n", stamp, names[level], tag, prefix,
+	        line);
 }
 
 void pxy_log(int level, const char *fmt, ...)

@@ -9,6 +9,10 @@
 /* Messages above this MTLS_LOG_* level are dropped (default info). */
 void pxy_log_set_level(int level);
 
+/* With workers > 1: each worker's lines carry "worker=PID " after the
+ * level; 0 (the default) leaves lines untagged. */
+void pxy_log_set_worker(long pid);
+
 void pxy_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -16,6 +16,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,7 +65,7 @@ struct conn {
 	enum state st;
 	struct side cl, up;
 	const struct pxy_addr *target;
-	size_t tries;
+	size_t first, tries;    /* round-robin start, targets tried */
 	char client_addr[64];
 	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
 	char subject[256], uri[256], cn[128], sni[256];
@@ -159,6 +161,15 @@ static void addr_text(const struct sockaddr_storage *sa, char *out,
 
 /* ---- listening ------------------------------------------------------------ */
 
+/* With workers > 1 every worker binds its own socket to the same address
+ * (SO_REUSEPORT) and the kernel spreads connections between them. */
+static int reuse_port;
+
+void pxy_set_reuse_port(int on)
+{
+	reuse_port = on;
+}
+
 static int listen_one(struct pxy_listen *l)
 {
 	int one = 1;
@@ -167,6 +178,8 @@ static int listen_one(struct pxy_listen *l)
 	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0 ||
 	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (reuse_port && setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	                              sizeof(one))) ||
 	    bind(l->fd, (struct sockaddr *)&l->addr.sa, l->addr.len) ||
 	    listen(l->fd, 512) != 0) {
 		pxy_log(MTLS_LOG_ERROR, "listen %s: %s", l->addr.text,
@@ -188,7 +201,8 @@ int pxy_listen_all(struct pxy_config *cfg)
 	size_t i;
 
 	for (i = 0; i < cfg->n_listens; i++)
-		if (listen_one(&cfg->listens[i]) != 0)
+		if (!cfg->listens[i].skipped &&
+		    listen_one(&cfg->listens[i]) != 0)
 			return -1;
 	return 0;
 }
@@ -516,6 +530,15 @@ static void upstream_ready(struct conn *c)
 	upstream_handshake(c);
 }
 
+/* Handshake flights are small writes answered by the peer: without
+ * TCP_NODELAY, Nagle and delayed ACKs add ~40 ms to each handshake. */
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* Tries the upstream's targets in round robin order from its cursor,
  * skipping those that refuse at once; the first pending one waits for
  * EPOLLOUT.  last_err: why the previous target failed, or NULL. */
@@ -526,8 +549,13 @@ static void connect_next(struct conn *c, const char *last_err)
 
 	for (i = 0; i < u->n_targets; i++)
 		n_up += !(u->down[i] & T_DOWN);
+	/* One cursor step per connection, then its own walk over the
+	 * targets: concurrent connections moving the shared cursor must not
+	 * make this one retry a dead target and skip the live ones. */
+	if (c->tries == 0)
+		c->first = u->next++;
 	while (c->tries < u->n_targets) {
-		size_t ti = u->next++ % u->n_targets;
+		size_t ti = (c->first + c->tries) % u->n_targets;
 		const struct pxy_addr *t = &u->targets[ti];
 		int fd, rc;
 
@@ -543,6 +571,7 @@ static void connect_next(struct conn *c, const char *last_err)
 			conn_fail(c, "socket: %s", strerror(errno));
 			return;
 		}
+		nodelay(fd);
 		rc = connect(fd, (const struct sockaddr *)&t->sa, t->len);
 		if (rc != 0 && errno != EINPROGRESS) {
 			last_err = strerror(errno);
@@ -699,6 +728,7 @@ static void accept_all(struct listener *ls)
 				        l->addr.text, strerror(errno));
 			return;
 		}
+		nodelay(fd);
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
 			close(fd);
 			pxy_log(MTLS_LOG_ERROR, "accept: out of memory");
@@ -1010,7 +1040,8 @@ static void health_tick(double t)
 	for (i = 0; current != NULL && i < current->n_upstreams; i++) {
 		struct pxy_upstream *u = &current->upstreams[i];
 
-		if (u->health_interval == 0 || t < u->health_next)
+		if (u->health_interval == 0 || u->skipped ||
+		    t < u->health_next)
 			continue;
 		u->health_next = t + u->health_interval;
 		for (j = 0; j < u->n_targets; j++)
@@ -1075,6 +1106,8 @@ static int listeners_attach(struct pxy_config *cfg)
 		                         .data.ptr = &lsn[i]};
 		lsn[i] = (struct listener){.kind = K_LISTEN,
 		                          .l = &cfg->listens[i]};
+		if (cfg->listens[i].fd < 0) /* skipped at start */
+			continue;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, cfg->listens[i].fd, &ev)) {
 			pxy_log(MTLS_LOG_ERROR, "epoll: %s", strerror(errno));
 			return -1;
@@ -1174,7 +1207,8 @@ static void reload(void)
 		free(n);
 		goto fail;
 	}
-	if (pxy_tls_setup(n, err, sizeof(err)) != 0) {
+	/* A reload is all or nothing: any problem keeps the current one. */
+	if (pxy_tls_setup(n, NULL, err, sizeof(err)) != 0) {
 		pxy_config_free(n);
 		free(n);
 		goto fail;

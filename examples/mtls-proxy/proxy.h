@@ -16,7 +16,10 @@
 
 #include "config.h"
 
-/* Opens every listening socket of cfg.  0, or -1 after logging why. */
+/* Listening sockets get SO_REUSEPORT (several worker processes). */
+void pxy_set_reuse_port(int on);
+
+/* Opens every (not skipped) listening socket of cfg.  0, or -1 after logging why. */
 int pxy_listen_all(struct pxy_config *cfg);
 
 /* Runs until pxy_stop() is called, then stops accepting and returns once

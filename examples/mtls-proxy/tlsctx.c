@@ -7,6 +7,9 @@
  */
 #include "tlsctx.h"
 
+#include "log.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 
 static int ctx_fail(const struct pxy_config *cfg, int line, mtls_ctx *ctx,
@@ -64,32 +67,111 @@ fail:
 	return NULL;
 }
 
-static int setup_listen(const struct pxy_config *cfg, struct pxy_listen *l,
-                        char *err, size_t errlen)
+/* Protocol versions and ALPN, shared by listen blocks and upstreams. */
+static int ctx_common(const struct pxy_config *cfg, mtls_ctx *ctx, int tmin,
+                      int tmax, int tline, const char *alpn, int aline,
+                      char *err, size_t errlen)
 {
+	int rc;
+
+	if (tmin != 0 && (rc = mtls_ctx_set_tls_versions(ctx, tmin, tmax)))
+		return ctx_fail(cfg, tline, ctx, rc, err, errlen);
+	if (alpn != NULL && (rc = mtls_ctx_set_alpn(ctx, alpn)) != 0)
+		return ctx_fail(cfg, aline, ctx, rc, err, errlen);
+	return 0;
+}
+
+struct problems {
+	const struct pxy_config *cfg;
+	void (*report)(const char *msg);
+	char *err;
+	size_t errlen;
+	int n;
+};
+
+static void problem(struct problems *pr, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct problems *pr, const char *fmt, ...)
+{
+	char msg[1400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (pr->n++ == 0)
+		snprintf(pr->err, pr->errlen, "%s", msg);
+	if (pr->report != NULL)
+		pr->report(msg);
+}
+
+static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
+                         struct problems *pr)
+{
+	char err[1024];
 	size_t i;
 	int rc;
 
-	l->ctx = server_ctx(cfg, &l->srv, &l->srv, l->addr.text, err, errlen);
-	if (l->ctx == NULL)
-		return -1; /* the rest is freed with the config */
+	if (l->srv.upstream->skipped) {
+		problem(pr, "%s:%d: listen %s skipped: its upstream '%s' was "
+		        "skipped", cfg->path, l->line, l->addr.text,
+		        l->srv.upstream->name);
+		l->skipped = 1;
+		return;
+	}
+	l->ctx = server_ctx(cfg, &l->srv, &l->srv, l->addr.text, err,
+	                    sizeof(err));
+	if (l->ctx == NULL ||
+	    ctx_common(cfg, l->ctx, l->tls_min, l->tls_max, l->tls_line,
+	               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
+		problem(pr, "%s (listen %s skipped)", err, l->addr.text);
+		goto skip;
+	}
 	for (i = 0; i < l->n_hosts; i++) {
-		const struct pxy_server *h = &l->hosts[i];
-		mtls_ctx *hc = server_ctx(cfg, h, h->client_ca ? h : &l->srv,
-		                          h->name, err, errlen);
+		struct pxy_server *h = &l->hosts[i];
+		mtls_ctx *hc;
 
-		if (hc == NULL)
-			return -1;
+		if (h->upstream->skipped) {
+			problem(pr, "%s:%d: host %s skipped: its upstream '%s' "
+			        "was skipped", cfg->path, h->line, h->name,
+			        h->upstream->name);
+			h->skipped = 1;
+			continue;
+		}
+		hc = server_ctx(cfg, h, h->client_ca ? h : &l->srv, h->name,
+		                err, sizeof(err));
+		if (hc != NULL &&
+		    ctx_common(cfg, hc, l->tls_min, l->tls_max, l->tls_line,
+		               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
+			mtls_ctx_free(hc);
+			hc = NULL;
+		}
+		if (hc == NULL) {
+			problem(pr, "%s (host %s skipped)", err, h->name);
+			h->skipped = 1;
+			continue;
+		}
 		/* The listener keeps its own reference to the host. */
 		rc = mtls_ctx_add_host(l->ctx, h->name, hc);
 		mtls_ctx_free(hc);
-		if (rc != 0)
-			return ctx_fail(cfg, h->line, l->ctx, rc, err, errlen);
+		if (rc != 0) {
+			ctx_fail(cfg, h->line, l->ctx, rc, err, sizeof(err));
+			problem(pr, "%s (host %s skipped)", err, h->name);
+			h->skipped = 1;
+		}
 	}
 	if ((rc = mtls_ctx_set_unknown_host(l->ctx,
-	                                    (mtls_sni_policy)l->unknown_host)))
-		return ctx_fail(cfg, l->line, l->ctx, rc, err, errlen);
-	return 0;
+	                                    (mtls_sni_policy)l->unknown_host))) {
+		ctx_fail(cfg, l->line, l->ctx, rc, err, sizeof(err));
+		problem(pr, "%s (listen %s skipped)", err, l->addr.text);
+		goto skip;
+	}
+	return;
+skip:
+	mtls_ctx_free(l->ctx);
+	l->ctx = NULL;
+	l->skipped = 1;
 }
 
 static int setup_upstream(const struct pxy_config *cfg,
@@ -117,18 +199,44 @@ static int setup_upstream(const struct pxy_config *cfg,
 	if (u->server_name != NULL &&
 	    (rc = mtls_ctx_set_server_name(ctx, u->server_name)) != 0)
 		return ctx_fail(cfg, u->name_line, ctx, rc, err, errlen);
+	if (ctx_common(cfg, ctx, u->tls_min, u->tls_max, u->tls_line, u->alpn,
+	               u->alpn_line, err, errlen) != 0)
+		return -1;
+	if (u->insecure) {
+		if ((rc = mtls_ctx_insecure_skip_verify(ctx)) != 0)
+			return ctx_fail(cfg, u->insecure_line, ctx, rc, err,
+			                errlen);
+		pxy_log(MTLS_LOG_WARN, "%s:%d: upstream %s: "
+		        "insecure_skip_verify on: its certificates are NOT "
+		        "verified (any issuer, any name); development only",
+		        cfg->path, u->insecure_line, u->name);
+	}
 	return 0;
 }
 
-int pxy_tls_setup(struct pxy_config *cfg, char *err, size_t errlen)
+int pxy_tls_setup(struct pxy_config *cfg, void (*report)(const char *msg),
+                  char *err, size_t errlen)
 {
-	size_t i;
+	struct problems pr = {.cfg = cfg, .report = report, .err = err,
+	                      .errlen = errlen};
+	char why[1024];
+	size_t i, live = 0;
 
-	for (i = 0; i < cfg->n_listens; i++)
-		if (setup_listen(cfg, &cfg->listens[i], err, errlen) != 0)
-			return -1;
-	for (i = 0; i < cfg->n_upstreams; i++)
-		if (setup_upstream(cfg, &cfg->upstreams[i], err, errlen) != 0)
-			return -1;
-	return 0;
+	for (i = 0; i < cfg->n_upstreams; i++) {
+		struct pxy_upstream *u = &cfg->upstreams[i];
+
+		if (setup_upstream(cfg, u, why, sizeof(why)) == 0)
+			continue;
+		problem(&pr, "%s (upstream %s skipped)", why, u->name);
+		mtls_ctx_free(u->ctx);
+		u->ctx = NULL;
+		u->skipped = 1;
+	}
+	for (i = 0; i < cfg->n_listens; i++) {
+		setup_listen(cfg, &cfg->listens[i], &pr);
+		live += !cfg->listens[i].skipped;
+	}
+	if (live == 0)
+		problem(&pr, "%s: no listen block is left to serve", cfg->path);
+	return pr.n;
 }
