@@ -235,6 +235,10 @@ rc=$?
 check "-t on a good config exits 0 (${out##*$'\n'})" test "$rc" -eq 0
 
 sed 's/^    cert \(.*server-ec-chain\)/    cret \1/' "$conf" >"$work/typo.conf"
+rc=0; "$proxy" -l debug -t -c "$conf" >/dev/null 2>&1 || rc=$?
+check "-l debug -t on the good config exits 0" test "$rc" -eq 0
+rc=0; "$proxy" -l loud -t -c "$conf" >/dev/null 2>&1 || rc=$?
+check "-l with an unknown level is a usage error (2)" test "$rc" -eq 2
 out=$("$proxy" -t -c "$work/typo.conf" 2>&1)
 rc=$?
 line=$(grep -n '^    cret' "$work/typo.conf" | head -1 | cut -d: -f1)

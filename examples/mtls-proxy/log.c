@@ -15,8 +15,16 @@ void pxy_log_set_worker(long pid)
 	worker_pid = pid;
 }
 
+static int pinned = -1; /* -l on the command line beats log_level */
+
 void pxy_log_set_level(int level)
 {
+	max_level = pinned >= 0 ? pinned : level;
+}
+
+void pxy_log_pin_level(int level)
+{
+	pinned = level;
 	max_level = level;
 }
 

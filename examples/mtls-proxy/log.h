@@ -8,6 +8,9 @@
 
 /* Messages above this MTLS_LOG_* level are dropped (default info). */
 void pxy_log_set_level(int level);
+/* Fixes the level for good (the -l flag); later set_level calls, from the
+ * config's log_level or a reload, are ignored. */
+void pxy_log_pin_level(int level);
 
 /* With workers > 1: each worker's lines carry "worker=PID " after the
  * level; 0 (the default) leaves lines untagged. */

@@ -38,7 +38,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mtls-proxy [-t] [--strict] -c FILE\n"
+	fprintf(f, "usage: mtls-proxy [-t] [--strict] [-l LEVEL] -c FILE\n"
+	           "  -l LEVEL  error, warn, info or debug (overrides log_level)\n"
 	           "  -c FILE   configuration file\n"
 	           "  -t        check the configuration and credentials, "
 	           "report every problem, then exit\n"
@@ -276,8 +277,23 @@ int main(int argc, char **argv)
 	int opt, test = 0, strict = 0, rc = 1, problems, workers;
 	size_t i, live = 0;
 
-	while ((opt = getopt_long(argc, argv, "c:thV", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:thVl:", longs, NULL)) != -1) {
 		switch (opt) {
+		case 'l': {
+			static const char *const lv[] = {"error", "warn", "info",
+			                                 "debug"};
+			int k;
+			for (k = 0; k < 4 && strcmp(optarg, lv[k]) != 0; k++)
+				;
+			if (k == 4) {
+				fprintf(stderr, "mtls-proxy: -l %s: expected "
+				                "error, warn, info or debug\n",
+				        optarg);
+				return 2;
+			}
+			pxy_log_pin_level(MTLS_LOG_ERROR + k);
+			break;
+		}
 		case 'c':
 			path = optarg;
 			break;
