@@ -273,8 +273,6 @@ static int set_trust(mtls_ctx *ctx, const char *ca, const void *mem,
 
 int mtls_set_trusted_ca(mtls_ctx *ctx, const char *ca)
 {
-	if (ca == NULL)
-		return set_trust(ctx, NULL, NULL, 0);
 	return set_trust(ctx, ca, NULL, 0);
 }
 

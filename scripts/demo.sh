@@ -50,17 +50,8 @@ verdict() { # verdict OK? WHAT
 		bad=$((bad + 1))
 	fi
 }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=tests/lib.sh
+. "$root/tests/lib.sh" # free_port, wait_port
 wait_in() { # wait_in FILE PATTERN: up to 5 s
 	local i
 	for ((i = 0; i < 50; i++)); do

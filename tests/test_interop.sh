@@ -44,6 +44,8 @@ else
 fi
 P() { printf '%s/%s' "$pki" "$1"; }
 
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh" # free_port, wait_port (its own check counts pass/fail)
 pass=0 fail=0
 check() { # check DESCRIPTION COMMAND...: the command's status decides
 	local what=$1
@@ -63,22 +65,6 @@ show() { # show FILE: the file, indented, when a check failed
 	sed -e 's/^/    | /' "$1" | head -20
 }
 
-# A free port from 20000 up to the start of the ephemeral range (where
-# outgoing connections, and their TIME_WAIT, would collide): no socket of
-# any state uses it now.
-eph_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-[[ ${eph_low:-0} -gt 21000 ]] || eph_low=32768
-free_port() {
-	local p i
-	for i in $(seq 50); do
-		p=$((20000 + RANDOM % (eph_low - 20000)))
-		if ! ss -Htan "sport = :$p" | grep -q .; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 # Waits (at most ~10 s) until something listens on PORT and process PID
 # lives.  Probes with ss, so the server sees no connection.

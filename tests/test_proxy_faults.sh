@@ -64,26 +64,10 @@ if grep -q __asan_init "$proxy" 2>/dev/null; then asan=1; fi
 rss_slack_kb=$((asan ? 256 * 1024 : 8 * 1024))
 
 fails=0 checks=0 faults=0
-ok() { echo "ok   - $*"; checks=$((checks + 1)); }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); checks=$((checks + 1)); }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else bad "$d"; fi
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 figure() { echo "figure: $1=$2"; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() { # wait_port PORT: up to 10 s for something to listen
-	local i
-	for ((i = 0; i < 100; i++)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
 
 # ---- helpers in Python: backend and clients --------------------------------
 cat >"$work/faults.py" <<'PY'

@@ -1,0 +1,40 @@
+# tests/lib.sh - helpers shared by the shell tests and the demo (sourced).
+# ok/bad/check count into $checks and $fails; free_port and wait_port keep
+# every wait bounded.
+
+checks=${checks:-0}
+fails=${fails:-0}
+ok() { echo "ok   - $*"; checks=$((checks + 1)); }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); checks=$((checks + 1)); }
+check() { # check DESCRIPTION COMMAND...: the command's status decides
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else bad "$d"; fi
+}
+
+# A free port from 20000 up to the start of the ephemeral range (where
+# outgoing connections, and their TIME_WAIT, would collide): no socket of
+# any state uses it now.
+free_port() {
+	local lo p i
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[[ ${lo:-0} -gt 21000 ]] || lo=32768
+	for i in $(seq 50); do
+		p=$((20000 + RANDOM % (lo - 20000)))
+		if ! ss -Htan "sport = :$p" | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+wait_port() { # wait_port PORT: up to 10 s for something to listen
+	local i
+	for ((i = 0; i < 100; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
