@@ -95,6 +95,28 @@ int mtls__crt_is_ca(const mbedtls_x509_crt *crt)
 #endif
 }
 
+int mtls__crt_max_pathlen(const mbedtls_x509_crt *crt)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	/* No accessor in 3.x: the field is private but stable in 3.6 LTS. */
+	return crt->MBEDTLS_PRIVATE(max_pathlen);
+#else
+	return crt->max_pathlen;
+#endif
+}
+
+void mtls__set_hs_dn_hints(mbedtls_ssl_context *ssl,
+                           const mbedtls_x509_crt *crt)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && \
+    defined(MBEDTLS_KEY_EXCHANGE_CERT_REQ_ALLOWED_ENABLED)
+	mbedtls_ssl_set_hs_dn_hints(ssl, crt);
+#else
+	(void)ssl;
+	(void)crt;
+#endif
+}
+
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt)
 {
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000

@@ -47,6 +47,12 @@ int mtls__pk_check_pair(const mbedtls_pk_context *pub,
 /* The curve of an EC key, MBEDTLS_ECP_DP_NONE for other keys. */
 mbedtls_ecp_group_id mtls__pk_ec_group(const mbedtls_pk_context *pk);
 int mtls__crt_is_ca(const mbedtls_x509_crt *crt);
+/* basicConstraints pathLenConstraint + 1, 0 when there is none. */
+int mtls__crt_max_pathlen(const mbedtls_x509_crt *crt);
+/* Server: the CA names sent in this handshake's CertificateRequest
+ * (3.x; 2.28 sends the names of the verification chain). */
+void mtls__set_hs_dn_hints(mbedtls_ssl_context *ssl,
+                           const mbedtls_x509_crt *crt);
 int mtls__sha256(const unsigned char *in, size_t len, unsigned char out[32]);
 
 /* Protocol bounds as 0x0303 / 0x0304. */

@@ -38,6 +38,9 @@ struct mtls_conn {
 	int name_failed;
 	int saw_cert;            /* verify_cb saw a peer leaf */
 	uint32_t chain_flags;    /* what verify_cb saw, for failed handshakes */
+	const mbedtls_x509_crt *anchors_in_use; /* this handshake's anchors */
+	mtls_anchor_seen seen;   /* the chain above the leaf, for anchors.c */
+	int chain_len;           /* certificates in the verified chain */
 	char peer_subject[256];  /* the leaf's subject, for messages */
 	int ip_target;
 	char *target;            /* client: the name checked */
@@ -212,6 +215,8 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	const mtls_snap *s = judge(c);
 
 	c->verified_chain = 1;
+	if (depth >= c->chain_len)
+		c->chain_len = depth + 1;
 	if (s->insecure) {
 		/* every depth: an unknown issuer is flagged on the top of the
 		 * chain, not on the leaf */
@@ -225,6 +230,14 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	}
 	if (depth != 0) {
 		c->chain_flags |= *flags;
+		mtls__anchors_note(&c->seen, crt, depth, c->anchors_in_use);
+		/* The leaf's issuer, verified up to an anchor with nothing
+		 * flagged: later handshakes may stop at it, whatever becomes
+		 * of this one (its leaf is judged on its own). */
+		if (depth == 1 && c->chain_flags == 0 && c->seen.crt == crt &&
+		    s->trust != NULL)
+			mtls__anchors_learn((mtls_anchors *)&s->anchors,
+			                    &s->trust->ca, &c->seen, time(NULL));
 		return 0;
 	}
 	c->saw_cert = 1;
@@ -239,6 +252,31 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	}
 	c->chain_flags |= *flags;
 	return 0;
+}
+
+/* The anchors this handshake verifies against: the snapshot's learned
+ * intermediates in front of its trust anchors, when it has any. */
+static void use_anchors(mtls_conn *c, mtls_snap *s)
+{
+	mbedtls_x509_crt *chain = NULL;
+
+	if (s->trust != NULL && !s->insecure)
+		chain = mtls__anchors_chain(&s->anchors, time(NULL));
+	if (chain == NULL) {
+		if (s->trust != NULL)
+			mbedtls_ssl_set_hs_ca_chain(&c->ssl, &s->trust->ca,
+			                            s->crl ? &s->crl->crl
+			                                   : NULL);
+		c->anchors_in_use = s->trust != NULL ? &s->trust->ca : NULL;
+		return;
+	}
+	mbedtls_ssl_set_hs_ca_chain(&c->ssl, chain,
+	                            s->crl ? &s->crl->crl : NULL);
+	/* A client chooses its certificate by the CA names we send: the
+	 * configured ones, not what we learned. */
+	if (c->ctx->role == MTLS_ROLE_SERVER)
+		mtls__set_hs_dn_hints(&c->ssl, &s->trust->ca);
+	c->anchors_in_use = chain;
 }
 
 /* Server: picks the host for the SNI name the client sent. */
@@ -270,8 +308,7 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	if (mbedtls_ssl_set_hs_own_cert(ssl, &s->cred->chain, &s->cred->key))
 		return -1;
 	if (s->trust != NULL)
-		mbedtls_ssl_set_hs_ca_chain(ssl, &s->trust->ca,
-		                            s->crl ? &s->crl->crl : NULL);
+		use_anchors(c, hs);
 	mbedtls_ssl_set_hs_authmode(ssl, mode);
 	return 0;
 }
@@ -290,6 +327,7 @@ static int setup(mtls_conn *c, const char *server_name)
 		                  "connection setup failed (-0x%04x)",
 		                  (unsigned)-ret);
 	mbedtls_ssl_set_verify(&c->ssl, verify_cb, c);
+	use_anchors(c, c->snap);
 	if (c->ctx->role != MTLS_ROLE_CLIENT)
 		return 0;
 
@@ -381,6 +419,11 @@ void mtls_conn_free(mtls_conn *c)
 	mtls__ctx_unref(c->ctx);
 	free(c->target);
 	free(c);
+}
+
+int mtls__conn_chain_len(const mtls_conn *c)
+{
+	return c->chain_len;
 }
 
 /* ---- errors ------------------------------------------------------------------ */

@@ -166,6 +166,47 @@ int mtls__hosts_add(mtls_hosts **h, const char *name, mtls_ctx *host);
 mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len);
 void mtls__hosts_free(mtls_hosts *h);
 
+/* ---- anchors.c: intermediates proven once, then trusted ----------------- */
+
+typedef struct mtls_anchor mtls_anchor;
+
+/* A snapshot's learned intermediates: a list of its own nodes in front of
+ * the trust anchors (head->crt.next ... -> trust->ca), published whole. */
+typedef struct mtls_anchors {
+	pthread_mutex_t lock;             /* writers only */
+	_Atomic(mtls_anchor *) head;      /* NULL: nothing learned */
+	mtls_anchor *all;                 /* every node, for freeing */
+	int count;
+	time_t crl_until;                 /* the earliest CRL next_update */
+} mtls_anchors;
+
+/* What a handshake's verification saw of the peer's chain: the leaf's
+ * issuer (a pointer valid during the handshake), when it may be learned. */
+typedef struct mtls_anchor_seen {
+	const mbedtls_x509_crt *crt;
+	time_t until;
+	int above;         /* a certificate above depth 1 was seen */
+	int above_limits;  /* ... with a path length constraint */
+	time_t above_until;
+} mtls_anchor_seen;
+
+void mtls__anchors_init(mtls_anchors *a, const mtls_crl *crl);
+void mtls__anchors_free(mtls_anchors *a);
+/* The list to verify against now (learned + roots), or NULL to use the
+ * roots alone. */
+mbedtls_x509_crt *mtls__anchors_chain(mtls_anchors *a, time_t now);
+/* Whether crt (same object or same DER) is in list. */
+int mtls__anchors_has(const mbedtls_x509_crt *list, const mbedtls_x509_crt *crt);
+/* From the verify callback, for each certificate (top of the chain first);
+ * in_use is the anchor list of this handshake. */
+void mtls__anchors_note(mtls_anchor_seen *seen, const mbedtls_x509_crt *crt,
+                        int depth, const mbedtls_x509_crt *in_use);
+/* After a handshake whose chain verified with no flag at all. */
+void mtls__anchors_learn(mtls_anchors *a, mbedtls_x509_crt *roots,
+                         const mtls_anchor_seen *seen, time_t now);
+/* Learned so far (tests). */
+int mtls__anchors_count(mtls_anchors *a);
+
 /* ---- snap.c: a ready mbedTLS configuration ------------------------------ */
 
 /* An immutable snapshot of a context's material and settings with its
@@ -190,6 +231,7 @@ typedef struct mtls_snap {
 	 * mode, allow list) and host that admitted it: any change builds a
 	 * new snapshot with fresh ticket keys and an empty cache. */
 	int resumption;
+	mtls_anchors anchors; /* learned intermediates: see anchors.c */
 #if defined(MBEDTLS_SSL_TICKET_C)
 	int ticket_ready;
 	mbedtls_ssl_ticket_context ticket;
@@ -227,6 +269,10 @@ int mtls__hs_restore_identity(const unsigned char *der, size_t len,
                               const unsigned char meta[5]);
 /* The negotiated version of the handshake on this thread, or 0. */
 int mtls__hs_version(void);
+
+/* Certificates in the chain the last full handshake verified, from the
+ * leaf to the anchor it stopped at (tests). */
+int mtls__conn_chain_len(const mtls_conn *c);
 
 /* The SNI callback of every server configuration. */
 int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,

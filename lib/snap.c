@@ -56,6 +56,7 @@ void mtls__snap_unref(mtls_snap *s)
 	mbedtls_ssl_config_free(&s->conf);
 	mtls__cred_unref(s->cred);
 	mtls__trust_unref(s->trust);
+	mtls__anchors_free(&s->anchors);
 	mtls__crl_unref(s->crl);
 	free(s->server_name);
 	free_alpn(s->alpn);
@@ -387,6 +388,7 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	s->cred = mtls__cred_ref(ctx->cred);
 	s->trust = mtls__trust_ref(ctx->trust);
 	s->crl = mtls__crl_ref(ctx->crl);
+	mtls__anchors_init(&s->anchors, s->crl);
 	s->verify = ctx->verify;
 	s->insecure = ctx->insecure;
 

@@ -16,7 +16,7 @@
 #define MTLS_TEST_CONN_UTIL_H
 
 #include "common.h"
-#include "compat.h" /* mbedTLS headers, mtls__sha256 */
+#include "internal.h" /* mbedTLS headers, mtls__sha256, test hooks */
 
 #include <poll.h>
 #include <pthread.h>
@@ -428,6 +428,7 @@ typedef struct end {
 	char alpn[64];    /* "" when none */
 	char sni[256];    /* "" when none */
 	int resumed;
+	int chain_len;    /* certificates in the chain this end verified */
 	int io_err;       /* first failing read or write, 0 if none */
 	int eof;          /* a read returned 0: close_notify */
 	char error[600];  /* mtls_conn_error() after the last failure */
@@ -487,6 +488,7 @@ static inline void end_handshake(end *e)
 		return;
 	}
 	e->hs = mtls_handshake(e->conn);
+	e->chain_len = mtls__conn_chain_len(e->conn);
 	if ((s = mtls_conn_sni(e->conn)) != NULL)
 		snprintf(e->sni, sizeof(e->sni), "%s", s);
 	if (e->hs != 0) {

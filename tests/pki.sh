@@ -216,6 +216,33 @@ q openssl ca -batch -config "$work/ca-int/ca.cnf" -gencrl -crldays 30 -out int.c
 q openssl crl -in int.crl -outform DER -out int.crl.der
 q openssl ca -batch -config "$work/ca-ca/ca.cnf" -gencrl -crldays 30 -out ca.crl
 
+# ---- more intermediates (lib/anchors.c) ---------------------------------------------------------
+# int2: a second intermediate of the root.  int3: revoked by the root in ca-revint.crl (ca.crl stays
+# as it is).  int-pl1 (pathlen 1) -> int-free (CA, no pathlen) -> int-deep (CA): a client under
+# int-free verifies; one under int-deep must not (int-pl1 allows one CA below it).
+printf '[ext]\nbasicConstraints = critical,CA:TRUE,pathlen:1\nkeyUsage = critical,keyCertSign,cRLSign\n' \
+    >"$work/int-pl1.ext"
+printf '[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n' \
+    >"$work/int-free.ext"
+leaf_ext "$work/client-more.ext" "$ku_ec" clientAuth \
+    "DNS:client.test,URI:spiffe://example.org/ns/test/sa/client"
+for i in int2:ca:int int3:ca:int int-pl1:ca:int-pl1 int-free:int-pl1:int-free int-deep:int-free:int-free; do
+    IFS=: read -r name parent ext <<<"$i"
+    ec_key "$name.key"
+    sign "$parent" "$name" "/CN=mtls Test $name CA" "$work/$ext.ext" -days 1825
+    make_ca "$name"
+done
+for i in int2 int3 int-free int-deep; do
+    ec_key "client-$i.key"
+    sign "$i" "client-$i" "/CN=client.test" "$work/client-more.ext"
+done
+cat client-int2.crt int2.crt >client-int2-chain.pem
+cat client-int3.crt int3.crt >client-int3-chain.pem
+cat client-int-free.crt int-free.crt int-pl1.crt >client-int-free-chain.pem
+cat client-int-deep.crt int-deep.crt int-free.crt int-pl1.crt >client-int-deep-chain.pem
+q openssl ca -batch -config "$work/ca-ca/ca.cnf" -revoke int3.crt -crl_reason keyCompromise
+q openssl ca -batch -config "$work/ca-ca/ca.cnf" -gencrl -crldays 30 -out ca-revint.crl
+
 # ---- malformed inputs ---------------------------------------------------------------------------
 : >empty.pem
 cat >garbage.pem <<'EOF'
@@ -271,6 +298,12 @@ expect ok wild-server.crt "${chain[@]}" -purpose sslserver -verify_hostname foo.
 expect ok admin-server.crt "${chain[@]}" -purpose sslserver -verify_hostname admin.example.com
 expect ok server-ec.crt "${chain[@]}" -verify_ip ::1
 expect ok client-ec.crt "${chain[@]}" -verify_hostname client.test
+expect ok client-int2.crt -CAfile ca.crt -untrusted client-int2-chain.pem -purpose sslclient
+expect ok client-int3.crt -CAfile ca.crt -untrusted client-int3-chain.pem
+expect fail client-int3.crt -CAfile ca.crt -untrusted client-int3-chain.pem -crl_check_all \
+    -CRLfile ca-revint.crl -CRLfile int.crl
+expect ok client-int-free.crt -CAfile ca.crt -untrusted client-int-free-chain.pem -purpose sslclient
+expect fail client-int-deep.crt -CAfile ca.crt -untrusted client-int-deep-chain.pem
 
 # Key variants match their certificate (plain NAME.key/NAME.crt pairs match by construction).
 pub() { openssl pkey -pubout -passin pass:testpass -in "$1" 2>/dev/null; }
