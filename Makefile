@@ -136,7 +136,8 @@ uninstall-mtls-proxy:
 #                   the table is written; non-zero on any failure
 # BENCH_ARGS=--mbedtls36 adds the mbedTLS 3.6 rows (fetched like check-mbedtls36).
 BENCH_BINS := $(BUILD)/bench/raw_server $(BUILD)/bench/mtls_server \
-              $(BUILD)/bench/backend $(BUILD)/bench/loadgen $(BUILD)/bench/scale
+              $(BUILD)/bench/backend $(BUILD)/bench/loadgen $(BUILD)/bench/scale \
+              $(BUILD)/bench/ecp_tables
 .PHONY: bench bench-smoke bench-bins
 
 bench-bins: $(BENCH_BINS)
@@ -156,6 +157,10 @@ $(BUILD)/bench/backend: bench/backend.c bench/serve.h
 $(BUILD)/bench/scale: bench/scale.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+$(BUILD)/bench/ecp_tables: bench/ecp_tables.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(MBEDTLS_CFLAGS) -o $@ $< $(LDLIBS_ALL)
 
 # The load generator uses the system OpenSSL (libssl-dev), not mbedTLS.
 $(BUILD)/bench/loadgen: bench/loadgen.c

@@ -169,6 +169,15 @@ if scale:
       "the two listeners; 'server time' counts only the server's mtls_handshake() calls. Short rounds on a "
       "shared VM make this ratio noisy by a few percent: compare the two columns, and repeat before "
       "reading a difference below 5 % as real.")
+tables = [l.strip() for l in open(A.scale) if l.startswith("mbedTLS ")]
+if tables:
+    w("")
+    w("Generator tables (bench/ecp_tables.c, one core): a P-256 k*G with the group's precomputed table kept, "
+      "and with a group loaded per call as mbedTLS's TLS and PK layers do for each ECDH key generation, "
+      "signature and verification (five per full mTLS handshake):")
+    w("")
+    for l in tables:
+        w(f"- {l}")
 w("")
 
 # Detail table
