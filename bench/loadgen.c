@@ -106,8 +106,10 @@ static SSL_CTX *make_ctx(void)
 	} else {
 		SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
 	}
-	/* One suite for every server, so rows compare like with like. */
-	if (SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES128-GCM-SHA256") != 1 ||
+	/* One suite for every server, so rows compare like with like (the
+	 * RSA variant for servers with an RSA certificate). */
+	if (SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES128-GCM-SHA256:"
+	                               "ECDHE-RSA-AES128-GCM-SHA256") != 1 ||
 	    SSL_CTX_set_ciphersuites(c, "TLS_AES_128_GCM_SHA256") != 1 ||
 	    /* TLS 1.2 also reads supported_groups as the curves the server's
 	     * ECDSA key may use: keep P-256 listed after the preferred group. */

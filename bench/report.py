@@ -64,6 +64,7 @@ def mark(row, cell):
 COLS = [("full_tls12", "full TLS 1.2 hs/s"), ("resumed_tls12", "resumed TLS 1.2 hs/s"),
         ("full_tls13", "full TLS 1.3 hs/s"), ("resumed_tls13", "resumed TLS 1.3 hs/s"),
         ("full_tls12_x25519", "full TLS 1.2 X25519 hs/s"), ("keepalive", "keep-alive req/s"),
+        ("full_tls12_rsa", "full TLS 1.2 RSA-2048 hs/s"), ("resumed_tls12_rsa", "resumed TLS 1.2 RSA-2048 hs/s"),
         ("bulk", "bulk MB/s"), ("mem_per_conn", "KiB per idle conn")]
 
 out = []
