@@ -13,6 +13,8 @@
  *   bulk       one connection downloading "GET /big" (16 MiB) in a loop.
  *   idle       open -c connections (full handshake + one request each),
  *              print "ready N", hold them until -d expires or SIGTERM.
+ *   idle-resume the same, every connection after the first resuming the
+ *              first one's session (10,000 connections in seconds).
  * Options: -h HOST (127.0.0.1), -c N concurrency (processes, one
  * connection each), -d SECONDS, -n MAX operations per process, --tls1.2,
  * --tls1.3, --groups P-256|X25519.
@@ -44,7 +46,7 @@
 #define MAX_LAT 200000 /* latency samples kept per process */
 #define MAX_PROCS 256
 
-enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE };
+enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE, M_IDLE_RESUME };
 
 static struct {
 	const char *host, *ca, *cert, *key, *groups;
@@ -272,19 +274,24 @@ static void work(SSL_CTX *c, struct result *r, float *lat)
 static int run_idle(SSL_CTX *c)
 {
 	SSL **conns = calloc((size_t)opt.conc, sizeof(*conns));
+	SSL_SESSION *sess = NULL;
 	double end = now() + opt.secs;
 	int ok = 0, err = 0;
 
 	if (conns == NULL)
 		return 1;
 	for (int i = 0; i < opt.conc && now() < end && !stop_flag; i++) {
-		conns[i] = tls_open(c, NULL);
+		conns[i] = tls_open(c, sess);
 		if (conns[i] == NULL || request(conns[i], "/") < 0) {
 			err++;
 			continue;
 		}
+		/* after the request: a TLS 1.3 ticket has arrived by then */
+		if (opt.mode == M_IDLE_RESUME && sess == NULL)
+			sess = SSL_get1_session(conns[i]);
 		ok++;
 	}
+	SSL_SESSION_free(sess);
 	printf("ready %d err=%d\n", ok, err);
 	fflush(stdout);
 	while (now() < end && !stop_flag)
@@ -298,7 +305,7 @@ static int run_idle(SSL_CTX *c)
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: loadgen -p PORT -m full|resume|keepalive|bulk|idle "
+	        "usage: loadgen -p PORT -m full|resume|keepalive|bulk|idle|idle-resume "
 	        "--ca CA --cert CHAIN --key KEY\n"
 	        "       [-h HOST] [-c N] [-d SECS] [-n MAX] [--tls1.2|--tls1.3] "
 	        "[--groups P-256|X25519]\n");
@@ -332,6 +339,7 @@ static void parse(int argc, char **argv)
 			else if (!strcmp(optarg, "keepalive")) opt.mode = M_KEEPALIVE;
 			else if (!strcmp(optarg, "bulk")) opt.mode = M_BULK;
 			else if (!strcmp(optarg, "idle")) opt.mode = M_IDLE;
+			else if (!strcmp(optarg, "idle-resume")) opt.mode = M_IDLE_RESUME;
 			else usage();
 			break;
 		default: usage();
@@ -339,14 +347,14 @@ static void parse(int argc, char **argv)
 	}
 	if (!opt.port || !opt.ca || !opt.cert || !opt.key || opt.conc < 1 ||
 	    opt.secs <= 0 || opt.max_ops < 1 ||
-	    (opt.mode != M_IDLE && opt.conc > MAX_PROCS))
+	    (opt.mode < M_IDLE && opt.conc > MAX_PROCS))
 		usage();
 }
 
 int main(int argc, char **argv)
 {
 	static const char *names[] = {"full", "resume", "keepalive", "bulk",
-	                              "idle"};
+	                              "idle", "idle-resume"};
 	struct result tot = {0};
 	struct rusage ru;
 	pid_t pids[MAX_PROCS];
@@ -362,7 +370,7 @@ int main(int argc, char **argv)
 	c = make_ctx();
 	if (c == NULL)
 		return 1;
-	if (opt.mode == M_IDLE)
+	if (opt.mode >= M_IDLE)
 		return run_idle(c);
 
 	for (int i = 0; i < opt.conc; i++) {
