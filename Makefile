@@ -6,7 +6,7 @@
 #   make check-mbedtls36  the suite against mbedTLS 3.6 LTS (fetched locally)
 #   make check-asan       the suite under ASan + UBSan
 #   make check-valgrind   the suite under valgrind memcheck: the C test
-#                         programs and mtls-proxy (tests/run.sh)
+#                         programs, mtls-check and mtls-proxy (tests/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
