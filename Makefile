@@ -5,7 +5,8 @@
 #   make check            the test suite (installs what is missing first)
 #   make check-mbedtls36  the suite against mbedTLS 3.6 LTS (fetched locally)
 #   make check-asan       the suite under ASan + UBSan
-#   make check-valgrind   the suite under valgrind memcheck
+#   make check-valgrind   the suite under valgrind memcheck: the C test
+#                         programs, mtls-check and mtls-proxy (tests/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
@@ -201,7 +202,7 @@ check-asan: deps
 
 check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
-	@MTLS_TEST_C_ONLY=1 MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 \
+	@MTLS_TEST_VALGRIND=1 MTLS_TEST_WRAPPER="valgrind -q --error-exitcode=99 \
 	    --leak-check=full --errors-for-leak-kinds=definite,indirect" \
 	    tests/run.sh $(BUILD)
 

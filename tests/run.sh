@@ -4,7 +4,15 @@
 # test PKI generated at run time.  Prints "N passed, N failed" last.
 #   MTLS_TEST_WRAPPER  prefix for C test programs (e.g. valgrind ...)
 #   MTLS_TEST_ONLY     run only tests whose name contains this string
-#   MTLS_TEST_C_ONLY   1: only the C programs (valgrind runs)
+#   MTLS_TEST_C_ONLY   1: only the C programs
+#   MTLS_TEST_VALGRIND 1: the memcheck run (make check-valgrind): the C
+#                      programs under MTLS_TEST_WRAPPER, and only the shell
+#                      tests that take part in it (below)
+# A shell test takes part in the memcheck run when a line of its own says
+# "# tests/run.sh: valgrind" (it runs its programs under MTLS_TEST_WRAPPER)
+# or "# tests/run.sh: valgrind only" (it starts valgrind itself; the other
+# runs leave it out: it takes a minute, and valgrind cannot run an ASan
+# build).
 set -uo pipefail
 build=${1:?usage: tests/run.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +43,15 @@ for t in "$build"/tests/test_*; do
 done
 for t in "$here"/test_*.sh; do
 	[ -e "$t" ] && [ "${MTLS_TEST_C_ONLY:-0}" != 1 ] || continue
+	tag=$(sed -n 's/^# tests\/run\.sh: //p' "$t" | head -1)
+	if [ "${MTLS_TEST_VALGRIND:-0}" = 1 ]; then
+		case $tag in valgrind | "valgrind only") ;; *) continue ;; esac
+	elif [ "$tag" = "valgrind only" ]; then
+		case "$(basename "$t")" in *"${MTLS_TEST_ONLY:-}"*)
+			echo "=== $(basename "$t"): skipped (make check-valgrind runs it)" ;;
+		esac
+		continue
+	fi
 	run_one "$(basename "$t")" bash "$t" "$build"
 done
 

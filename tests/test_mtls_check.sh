@@ -4,6 +4,7 @@
 # case and exits non-zero if any failed.  Uses $MTLS_TEST_PKI (tests/run.sh
 # sets it), or generates a PKI of its own.  MTLS_TEST_WRAPPER (e.g. valgrind)
 # prefixes every run of the tool.
+# tests/run.sh: valgrind
 set -uo pipefail
 build=${1:?usage: tests/test_mtls_check.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)

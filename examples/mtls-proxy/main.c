@@ -13,7 +13,8 @@
  * supervisor forks N workers, each with its own SO_REUSEPORT sockets and
  * event loop and its own contexts (read from FILE again: no random-number
  * state is shared); it forwards SIGHUP/SIGTERM/SIGINT to them and restarts
- * one that dies (at most 5 restarts a minute).
+ * one that dies (at most 5 restarts a minute).  Stopped, it exits once they
+ * have: 0, or 1 if one of them did not exit 0.
  *
  * The configuration syntax is documented in examples/mtls-proxy.conf.
  */
@@ -144,7 +145,10 @@ struct slot {
 	int started; /* ever started */
 };
 
-static pid_t spawn(const char *path, int strict, const sigset_t *old_mask)
+/* Forks a worker.  slots: the supervisor's table, which the child frees
+ * (it has no use for it, and its copy would otherwise be lost at its exit). */
+static pid_t spawn(const char *path, int strict, const sigset_t *old_mask,
+                   struct slot *slots)
 {
 	pid_t pid;
 
@@ -154,7 +158,10 @@ static pid_t spawn(const char *path, int strict, const sigset_t *old_mask)
 		return 0;
 	}
 	if (pid == 0) {
-		int rc = worker(path, strict, old_mask);
+		int rc;
+
+		free(slots);
+		rc = worker(path, strict, old_mask);
 
 		mtls_set_log_callback(NULL, NULL);
 		fflush(stderr);
@@ -198,9 +205,20 @@ static int supervise(const char *path, int n, int strict)
 				continue;
 			w[i].pid = 0;
 			alive--;
-			if (stopping) {
+			if (stopping && WIFEXITED(status) &&
+			    WEXITSTATUS(status) == 0) {
 				pxy_log(MTLS_LOG_INFO, "worker %ld exited",
 				        (long)pid);
+				continue;
+			}
+			if (stopping) { /* a worker that did not stop cleanly */
+				pxy_log(MTLS_LOG_ERROR, "worker %ld %s %d while "
+				        "stopping", (long)pid,
+				        WIFSIGNALED(status) ? "died of signal"
+				                            : "exited with status",
+				        WIFSIGNALED(status) ? WTERMSIG(status)
+				                            : WEXITSTATUS(status));
+				rc = 1;
 				continue;
 			}
 			if (WIFSIGNALED(status))
@@ -237,7 +255,7 @@ static int supervise(const char *path, int n, int strict)
 				restarts[MAX_RESTARTS - 1] = t;
 				throttled = 0;
 			}
-			if ((w[i].pid = spawn(path, strict, &old_mask)) != 0) {
+			if ((w[i].pid = spawn(path, strict, &old_mask, w)) != 0) {
 				w[i].started = 1;
 				alive++;
 			}
