@@ -139,6 +139,7 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 	char host[256];
 	const char *colon = strrchr(text, ':'), *port;
 	size_t hlen;
+	unsigned long pnum;
 	int rc;
 
 	if (colon == NULL || colon[1] == '\0')
@@ -153,8 +154,12 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 		return fail(p, p->line, "'%s': host name too long", text);
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';
-	if (strspn(port, "0123456789") != strlen(port) || atoi(port) < 1 ||
-	    atoi(port) > 65535)
+	/* Checked for overflow: a number past the range of int must not
+	 * wrap to a valid port (4294975739 to 8443). */
+	errno = 0;
+	pnum = strtoul(port, NULL, 10);
+	if (strspn(port, "0123456789") != strlen(port) || errno != 0 ||
+	    pnum < 1 || pnum > 65535)
 		return fail(p, p->line, "'%s': bad port '%s'", text, port);
 	if (passive)
 		hints.ai_flags |= AI_PASSIVE;
