@@ -134,9 +134,17 @@ static void check_config(const struct pxy_config *c)
 	}
 }
 
+/* What pxy_config_free() leaves, and a failed parse must: nothing. */
+static int is_empty(const struct pxy_config *c)
+{
+	return c->path == NULL && c->log_level == 0 && c->workers == 0 &&
+	       c->workers_line == 0 && c->listens == NULL &&
+	       c->n_listens == 0 && c->upstreams == NULL &&
+	       c->n_upstreams == 0 && c->refs == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct pxy_config empty;
 	struct pxy_config cfg;
 	char err[512];
 
@@ -146,12 +154,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                     PXY_CONFIG_NUMERIC, err, sizeof(err)) == 0) {
 		check_config(&cfg);
 		pxy_config_free(&cfg);
-		CHECK(memcmp(&cfg, &empty, sizeof(cfg)) == 0);
+		CHECK(is_empty(&cfg));
 		return 0;
 	}
 	CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	CHECK(strncmp(err, NAME ":", strlen(NAME ":")) == 0);
 	CHECK(strlen(err) > strlen(NAME ":"));
-	CHECK(memcmp(&cfg, &empty, sizeof(cfg)) == 0);
+	CHECK(is_empty(&cfg));
 	return 0;
 }

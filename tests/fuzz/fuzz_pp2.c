@@ -22,6 +22,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CANARY 0xA5
+#define BACKED (4 * (size_t)PXY_PP2_MAX) /* most bytes behind a cap */
 
 struct in {
 	const uint8_t *p;
@@ -268,10 +269,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tls.cn = cn;
 	tls.uri = uri;
 	/* The buffer: cap bytes, then 16 of canary, which must be intact past
-	 * the returned length.  A cap above 4 * PXY_PP2_MAX is passed as is
-	 * but backed by 4 * PXY_PP2_MAX bytes: the header never exceeds
-	 * PXY_PP2_MAX, and ASan reports a write beyond. */
-	alloc = cap < 4 * PXY_PP2_MAX ? cap + 16 : 4 * PXY_PP2_MAX;
+	 * the returned length.  A larger cap is passed as is but backed by
+	 * BACKED bytes: the header never exceeds PXY_PP2_MAX, and ASan
+	 * reports a write beyond. */
+	alloc = cap < BACKED ? cap + 16 : BACKED;
 	if ((out = malloc(alloc)) == NULL)
 		abort();
 	memset(out, CANARY, alloc);
