@@ -219,10 +219,18 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
+# Targets on mtls-proxy code also build the proxy sources they test, with
+# the same flags: the rule compiles every .c prerequisite.
+FUZZ_PROXY := $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_pp2
+$(BUILD)/fuzz/fuzz_config: examples/mtls-proxy/config.c
+$(BUILD)/fuzz/fuzz_pp2: examples/mtls-proxy/proxyproto.c
+$(FUZZ_PROXY): $(PROXY_HDR)
+$(FUZZ_PROXY): FUZZ_INC := -Iexamples/mtls-proxy
+
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(OPT) -fsanitize=fuzzer $(WARN) -Iinclude \
-	    $(MBEDTLS_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
+	$(CC) $(CSTD) $(OPT) -fsanitize=fuzzer $(WARN) -Iinclude $(FUZZ_INC) \
+	    $(MBEDTLS_CFLAGS) -o $@ $(filter %.c,$^) $(STATIC) $(LDLIBS_ALL)
 
 fuzz-bins: $(FUZZ_BIN)
 

@@ -242,6 +242,14 @@ rc=$?
 check "-t with a client certificate as server certificate exits 1 (${out##*$'\n'})" \
 	test "$rc" -eq 1
 
+# 4294975739 is 2^32 + 8443: it must not wrap to a port that works.
+sed "s|^listen 127.0.0.1:$px_port {|listen 127.0.0.1:4294975739 {|" "$conf" \
+	>"$work/port.conf"
+out=$("$proxy" -t -c "$work/port.conf" 2>&1)
+rc=$?
+check "-t with a port past 2^32 exits 1, bad port (${out##*$'\n'})" \
+	bash -c "[ $rc -eq 1 ] && grep -q \"port.conf:3: .*bad port '4294975739'\" <<<\"\$0\"" "$out"
+
 # The documented example, with the test PKI under the names it uses.
 mkdir -p "$work/example"
 ln -s "$pki/server-ec-chain.pem" "$work/example/server.pem"

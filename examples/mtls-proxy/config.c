@@ -24,6 +24,7 @@ struct parser {
 	struct pxy_config *cfg;
 	const char *path;
 	char dir[PATH_MAX]; /* relative paths are taken from here */
+	unsigned flags;     /* PXY_CONFIG_* */
 	int line;
 	enum block in;
 	int block_line;
@@ -138,6 +139,7 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 	char host[256];
 	const char *colon = strrchr(text, ':'), *port;
 	size_t hlen;
+	unsigned long pnum;
 	int rc;
 
 	if (colon == NULL || colon[1] == '\0')
@@ -152,11 +154,17 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 		return fail(p, p->line, "'%s': host name too long", text);
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';
-	if (strspn(port, "0123456789") != strlen(port) || atoi(port) < 1 ||
-	    atoi(port) > 65535)
+	/* Checked for overflow: a number past the range of int must not
+	 * wrap to a valid port (4294975739 to 8443). */
+	errno = 0;
+	pnum = strtoul(port, NULL, 10);
+	if (strspn(port, "0123456789") != strlen(port) || errno != 0 ||
+	    pnum < 1 || pnum > 65535)
 		return fail(p, p->line, "'%s': bad port '%s'", text, port);
 	if (passive)
 		hints.ai_flags |= AI_PASSIVE;
+	if (p->flags & PXY_CONFIG_NUMERIC)
+		hints.ai_flags |= AI_NUMERICHOST;
 	rc = getaddrinfo(strcmp(host, "*") == 0 || host[0] == '\0' ? NULL
 	                                                             : host,
 	                 port, &hints, &res);
@@ -641,51 +649,94 @@ static void config_dir(struct parser *p, const char *path)
 	p->dir[n] = '\0';
 }
 
-int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
-                    size_t errlen)
+/* The text, line by line.  A line with its newline fits in MAX_LINE - 1
+ * bytes, as when it was read with fgets() into MAX_LINE. */
+int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
+                     const char *name, unsigned flags, char *err,
+                     size_t errlen)
 {
-	struct parser p = {.cfg = cfg, .path = path, .err = err,
-	                   .errlen = errlen};
+	struct parser p = {.cfg = cfg, .path = name, .flags = flags,
+	                   .err = err, .errlen = errlen};
 	char line[MAX_LINE], *w[MAX_WORDS];
-	FILE *f;
+	size_t off = 0, ll;
 	int n, rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = MTLS_LOG_INFO;
 	cfg->workers = 1;
-	config_dir(&p, path);
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	config_dir(&p, name);
+	while (off < len) {
+		const char *at = text + off, *nl = memchr(at, '\n', len - off);
+
 		p.line++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
+		ll = nl != NULL ? (size_t)(nl - at) : len - off;
+		if (ll >= MAX_LINE - 1) {
 			fail(&p, p.line, "line too long");
 			goto out;
 		}
+		if (memchr(at, '\0', ll) != NULL) {
+			fail(&p, p.line, "NUL byte in the line");
+			goto out;
+		}
+		memcpy(line, at, ll);
+		line[ll] = '\0';
+		off += ll + (nl != NULL);
 		if ((n = split(&p, line, w)) < 0)
 			goto out;
 		if (n > 0 && directive(&p, w, n) != 0)
 			goto out;
 	}
-	if (ferror(f)) {
-		fail(&p, 0, "read error: %s", strerror(errno));
-		goto out;
-	}
 	if (p.in != TOP) {
 		fail(&p, p.block_line, "block not closed with '}'");
 		goto out;
 	}
-	if ((cfg->path = strdup(path)) == NULL) {
+	if ((cfg->path = strdup(name)) == NULL) {
 		fail(&p, 0, "out of memory");
 		goto out;
 	}
 	rc = check(&p);
 out:
-	fclose(f);
 	if (rc != 0)
 		pxy_config_free(cfg);
+	return rc;
+}
+
+/* Reads the whole file, then parses it from memory. */
+int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
+                    size_t errlen)
+{
+	char *text = NULL, *t;
+	size_t len = 0, cap = 0, got;
+	FILE *f;
+	int rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 8192;
+			if ((t = realloc(text, cap)) == NULL) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			text = t;
+		}
+		if ((got = fread(text + len, 1, cap - len, f)) == 0)
+			break;
+		len += got;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error: %s", path,
+		         strerror(errno));
+		goto out;
+	}
+	rc = pxy_config_parse(cfg, text, len, path, 0, err, errlen);
+out:
+	fclose(f);
+	free(text);
 	return rc;
 }
 

@@ -108,6 +108,18 @@ struct pxy_config {
 int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
                     size_t errlen);
 
+/* pxy_config_parse() flag: host names must be numeric addresses, so parsing
+ * never asks a resolver (the fuzz target; names then fail to resolve). */
+#define PXY_CONFIG_NUMERIC 0x01
+
+/* The same, from len bytes of text (a NUL byte is an error).  `name`
+ * stands for the file: messages start with it, it becomes cfg->path, and
+ * relative paths are taken from its directory.  Nothing is opened: paths
+ * are stored for tlsctx.c.  flags: 0 or PXY_CONFIG_NUMERIC. */
+int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
+                     const char *name, unsigned flags, char *err,
+                     size_t errlen);
+
 /* The server settings that apply to SNI name `sni` on l: the host block
  * that matches it (exact names before "*.domain" wildcards, which match one
  * label), else the listen block's own. */

@@ -6,6 +6,10 @@
 #include <netinet/in.h>
 #include <string.h>
 
+_Static_assert(16 + 36 + 3 + 5 + 3 + PXY_PP2_VERSION_MAX + 3 + PXY_PP2_CN_MAX +
+                   3 + PXY_PP2_URI_MAX <= PXY_PP2_MAX,
+               "PXY_PP2_MAX is below the largest header");
+
 static const unsigned char sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
@@ -31,16 +35,16 @@ static void put_u16(struct out *o, size_t v)
 	put(o, b, 2);
 }
 
-/* A TLV whose value is a string; left out when empty. */
-static void put_tlv_str(struct out *o, unsigned type, const char *s)
+/* A TLV whose value is a string cut to max bytes; left out when empty.
+ * The cut keeps every enclosing length within 16 bits. */
+static void put_tlv_str(struct out *o, unsigned type, const char *s,
+                        size_t max)
 {
 	unsigned char t = (unsigned char)type;
-	size_t n = s ? strlen(s) : 0;
+	size_t n = s ? strnlen(s, max) : 0;
 
 	if (n == 0)
 		return;
-	if (n > 0xFFFF)
-		n = 0xFFFF;
 	put(o, &t, 1);
 	put_u16(o, n);
 	put(o, s, n);
@@ -105,14 +109,15 @@ size_t pxy_pp2_header(unsigned char *out, size_t cap,
 		put_u16(&o, 0);
 		put(&o, &client, 1);
 		put(&o, verify, 4);
-		put_tlv_str(&o, PXY_PP2_SUBTYPE_SSL_VERSION, tls->version);
-		put_tlv_str(&o, PXY_PP2_SUBTYPE_SSL_CN, tls->cn);
+		put_tlv_str(&o, PXY_PP2_SUBTYPE_SSL_VERSION, tls->version,
+		            PXY_PP2_VERSION_MAX);
+		put_tlv_str(&o, PXY_PP2_SUBTYPE_SSL_CN, tls->cn, PXY_PP2_CN_MAX);
 		if (!o.full) {
 			n = o.len - ssl_at - 2;
 			out[ssl_at] = (unsigned char)(n >> 8);
 			out[ssl_at + 1] = (unsigned char)n;
 		}
-		put_tlv_str(&o, PXY_PP2_TYPE_URI_SAN, tls->uri);
+		put_tlv_str(&o, PXY_PP2_TYPE_URI_SAN, tls->uri, PXY_PP2_URI_MAX);
 	}
 	if (o.full)
 		return 0;

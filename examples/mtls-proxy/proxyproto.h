@@ -15,7 +15,10 @@
  *   0xE0 PXY_PP2_TYPE_URI_SAN (custom range): the client certificate's first
  *        URI SAN, e.g. a SPIFFE ID "spiffe://example.org/ns/prod/sa/web";
  *        absent when the certificate has none.
- * Strings are sent without a terminating NUL.
+ * Strings are sent without a terminating NUL, cut to at most
+ * PXY_PP2_VERSION_MAX, PXY_PP2_CN_MAX and PXY_PP2_URI_MAX bytes, so the
+ * whole header always fits in PXY_PP2_MAX bytes and its 16-bit lengths
+ * cannot wrap.
  */
 #ifndef MTLS_PROXY_PROXYPROTO_H
 #define MTLS_PROXY_PROXYPROTO_H
@@ -39,6 +42,12 @@ struct pxy_pp2_tls {
 	const char *cn;
 	const char *uri;     /* first URI SAN */
 };
+
+/* Longest strings sent; longer ones are cut.  The proxy's own buffers
+ * (a peer's CN and URI SAN) already stay under these. */
+#define PXY_PP2_VERSION_MAX 16
+#define PXY_PP2_CN_MAX 128
+#define PXY_PP2_URI_MAX 256
 
 /* Largest header pxy_pp2_header() writes: 16 + 36 + SSL TLV (3 + 5 + 3 + 16
  * + 3 + 128) + URI TLV (3 + 256), rounded up. */

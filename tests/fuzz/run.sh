@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of a fuzz build for a bounded time each, with a
-# seed corpus made from a fresh test PKI, and prints executions per target.
+# seed corpus made from a fresh test PKI, generated inputs and the files
+# under tests/fuzz/seeds/<target>/, and prints executions per target.
 #   tests/fuzz/run.sh BUILD_DIR SECONDS_PER_TARGET
 # A crash leaves its input in BUILD_DIR/fuzz/crashes/ and fails the run;
 # turn it into a regression seed under tests/fuzz/regress/<target>/.
@@ -47,6 +48,43 @@ for i, args in enumerate([["-tls1_2"], []]):
     data = c.recv(16384)
     c.close(); s.close(); p.kill(); p.wait()
     open(os.path.join(out, f"clienthello-{i}"), "wb").write(b"\x00" + data)
+PY
+
+# mtls-proxy: its example and the test suite's configurations (static
+# copies, paths and ports fixed); PROXY v2 headers in fuzz_pp2's layout:
+# flags, two addresses (family selector, 16 address and 2 port bytes), cap,
+# then version, CN and URI (each: 0 for NULL; 1..127, a length byte and the
+# bytes; 0x80, the 16-bit length of a generated run, 0xC0 that + 65536).
+seed fuzz_config "$here/../../examples/mtls-proxy.conf" \
+	"$here"/seeds/fuzz_config/*.conf
+seed fuzz_pp2
+python3 - "$work/corpus/fuzz_pp2" <<'PY' || true
+import os, struct, sys
+out = sys.argv[1]
+def addr(sel, a, port):
+    return bytes([sel]) + a.ljust(16, b"\0") + struct.pack(">H", port)
+def s(v):
+    if v is None:
+        return b"\0"
+    if isinstance(v, int):
+        return bytes([0xC0 if v > 0xFFFF else 0x80]) + struct.pack(">H", v & 0xFFFF)
+    return bytes([1, len(v)]) + v
+v4 = (addr(0, bytes([127, 0, 0, 1]), 40000), addr(0, bytes([127, 0, 0, 1]), 8443))
+v6 = (addr(1, bytes(15) + b"\1", 40000), addr(1, bytes(15) + b"\1", 8443))
+seeds = {
+    "v4-tls": (0x07, v4, 512, b"TLSv1.3", b"client.test",
+               b"spiffe://example.org/ns/test/sa/client"),
+    "v6-plain": (0x00, v6, 512, None, None, None),
+    "mixed-unverified": (0x03, (v4[0], v6[1]), 512, b"TLSv1.2", b"cn", None),
+    "v4-short-cap": (0x01, v4, 27, b"TLSv1.3", None, None),
+    "long-strings": (0x07, v6, 512, 40, 300, 1000),
+    "past-16-bits": (0x47, v4, 0x8000, 70000, 70000, 70000),
+    "null-args": (0x81, v4, 100, b"TLSv1.3", b"", b"u"),
+}
+for name, (flags, (src, dst), cap, ver, cn, uri) in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(bytes([flags]) + src + dst + struct.pack(">H", cap)
+                + s(ver) + s(cn) + s(uri))
 PY
 
 status=0
