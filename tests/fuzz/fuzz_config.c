@@ -1,9 +1,10 @@
 /*
  * fuzz_config.c - the mtls-proxy configuration parser
- * (examples/mtls-proxy/config.c) on arbitrary text, as if read from
- * "/fuzz/proxy.conf".  Addresses must be numeric (PXY_CONFIG_NUMERIC), so
- * no resolver is asked; the parser opens no file (paths are only stored,
- * credentials are tlsctx.c's), so no input makes it read one.
+ * (examples/mtls-proxy/config.c) on arbitrary text, as if read from NAME
+ * (a directory long enough that a joined path can pass PATH_MAX).
+ * Addresses must be numeric (PXY_CONFIG_NUMERIC), so no resolver is asked;
+ * the parser opens no file (paths are only stored, credentials are
+ * tlsctx.c's), so no input makes it read one.
  * A failure must leave a message naming the file and an empty config (the
  * leak checker sees the rest); a success must hold what config.h promises.
  */
@@ -14,10 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NAME "/fuzz/proxy.conf"
+#define NAME "/fuzz/mtls-proxy/proxy.conf"
 
 #define CHECK(c) \
 	do { \
@@ -88,6 +90,24 @@ static void check_server(const struct pxy_config *c,
 		CHECK(s->n_allow == 0 && s->crl == NULL);
 }
 
+/* Names are unique (case aside) and exact names win: a host's own name
+ * finds it; "a.domain" finds "*.domain" unless "a.domain" is a host. */
+static void check_host(const struct pxy_listen *l, const struct pxy_server *h)
+{
+	const struct pxy_server *m;
+	char sni[8192];
+
+	if (h->name[0] != '*') {
+		CHECK(pxy_host_for(l, h->name) == h);
+		return;
+	}
+	if ((size_t)snprintf(sni, sizeof(sni), "a%s", h->name + 1) >=
+	    sizeof(sni))
+		return;
+	m = pxy_host_for(l, sni);
+	CHECK(m == h || (m->name != NULL && strcasecmp(m->name, sni) == 0));
+}
+
 static void check_config(const struct pxy_config *c)
 {
 	size_t i, j;
@@ -110,10 +130,7 @@ static void check_config(const struct pxy_config *c)
 
 			CHECK(h->name != NULL && h->name[0] != '\0');
 			check_server(c, h);
-			/* Names are unique, exact names win: a host's own
-			 * name finds it. */
-			if (h->name[0] != '*')
-				CHECK(pxy_host_for(l, h->name) == h);
+			check_host(l, h);
 		}
 	}
 	for (i = 0; i < c->n_upstreams; i++) {
