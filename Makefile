@@ -210,9 +210,12 @@ check-valgrind: deps
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 --inline-suppr -Iinclude -Ilib \
-	    --suppress=missingIncludeSystem lib/*.c tools/*.c examples/*.c
+	    --suppress=missingIncludeSystem lib/*.c tools/*.c examples/*.c \
+	    examples/mtls-proxy/*.c
 	clang-tidy --quiet lib/*.c tools/*.c -- $(CSTD) -Iinclude -Ilib \
 	    -DMTLS_BUILDING $(MBEDTLS_CFLAGS)
+	clang-tidy --quiet examples/mtls-proxy/*.c -- $(CSTD) -Iinclude \
+	    -Iexamples/mtls-proxy
 
 # ---- fuzzing (clang's libFuzzer) --------------------------------------------
 FUZZ_SECONDS ?= 60

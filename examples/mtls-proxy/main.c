@@ -107,7 +107,7 @@ fail:
 /* A worker: its own config generation, contexts and sockets. */
 static int worker(const char *path, int strict, const sigset_t *old_mask)
 {
-	struct pxy_config *cfg = calloc(1, sizeof(*cfg));
+	struct pxy_config *cfg;
 	char err[1024];
 	int n;
 
@@ -117,7 +117,7 @@ static int worker(const char *path, int strict, const sigset_t *old_mask)
 		pxy_log(MTLS_LOG_ERROR, "signals: %s", strerror(errno));
 		return 1;
 	}
-	if (cfg == NULL) {
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		pxy_log(MTLS_LOG_ERROR, "out of memory");
 		return 1;
 	}

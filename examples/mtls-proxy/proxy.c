@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_SIZE (16 * 1024)
+#define BUF_SIZE ((size_t)16 * 1024)
 #define STOP_GRACE 5.0 /* seconds granted to open connections on stop */
 
 enum kind { K_LISTEN = 1, K_SIDE, K_PROBE };
@@ -712,7 +712,7 @@ static void accept_all(struct listener *ls)
 	struct pxy_listen *l = ls->l;
 
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage sa;
+		struct sockaddr_storage sa = {0};
 		socklen_t len = sizeof(sa);
 		struct conn *c;
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &len,
