@@ -93,10 +93,9 @@ void mtls__anchors_note(mtls_anchor_seen *seen, const mbedtls_x509_crt *crt,
 {
 	if (depth >= 2) {
 		time_t t = mtls__x509_time(&crt->valid_to);
-		if (!seen->above)
-			seen->above_until = t;
+		seen->above_until = seen->above ? min_time(seen->above_until, t)
+		                                : t;
 		seen->above = 1;
-		seen->above_until = min_time(seen->above_until, t);
 		seen->above_limits |= mtls__crt_max_pathlen(crt) != 0;
 		return;
 	}

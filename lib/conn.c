@@ -234,8 +234,7 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		/* The leaf's issuer, verified up to an anchor with nothing
 		 * flagged: later handshakes may stop at it, whatever becomes
 		 * of this one (its leaf is judged on its own). */
-		if (depth == 1 && c->chain_flags == 0 && c->seen.crt == crt &&
-		    s->trust != NULL)
+		if (depth == 1 && c->chain_flags == 0 && s->trust != NULL)
 			mtls__anchors_learn((mtls_anchors *)&s->anchors,
 			                    &s->trust->ca, &c->seen, time(NULL));
 		return 0;
@@ -258,22 +257,21 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
  * intermediates in front of its trust anchors, when it has any. */
 static void use_anchors(mtls_conn *c, mtls_snap *s)
 {
-	mbedtls_x509_crt *chain = NULL;
+	mbedtls_x509_crt *chain;
 
-	if (s->trust != NULL && !s->insecure)
-		chain = mtls__anchors_chain(&s->anchors, time(NULL));
-	if (chain == NULL) {
-		if (s->trust != NULL)
-			mbedtls_ssl_set_hs_ca_chain(&c->ssl, &s->trust->ca,
-			                            s->crl ? &s->crl->crl
-			                                   : NULL);
-		c->anchors_in_use = s->trust != NULL ? &s->trust->ca : NULL;
+	if (s->trust == NULL) {
+		c->anchors_in_use = NULL;
 		return;
 	}
+	chain = s->insecure ? NULL
+	                    : mtls__anchors_chain(&s->anchors, time(NULL));
+	if (chain == NULL)
+		chain = &s->trust->ca;
 	mbedtls_ssl_set_hs_ca_chain(&c->ssl, chain,
 	                            s->crl ? &s->crl->crl : NULL);
-	/* A client chooses its certificate by the CA names we send: the
-	 * configured ones, not what we learned. */
+	/* A client chooses its certificate by the CA names we send: this
+	 * snapshot's configured ones, not what it learned (and not those of
+	 * the listener when an SNI host judges). */
 	if (c->ctx->role == MTLS_ROLE_SERVER)
 		mtls__set_hs_dn_hints(&c->ssl, &s->trust->ca);
 	c->anchors_in_use = chain;

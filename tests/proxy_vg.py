@@ -27,73 +27,14 @@ import os
 import random
 import select
 import socket
-import socketserver
 import ssl
 import sys
 import time
 
-PKI = os.environ.get("PKI", "")
+from peers import client_hello, ctx, echo, read_to_close, recv_exact, tls_connect
+
 T = float(os.environ.get("VG_T", "60"))
 PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-def ctx(cert=True):
-    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    c.load_verify_locations(PKI + "/ca.crt")
-    if cert:
-        c.load_cert_chain(PKI + "/client-ec-chain.pem", PKI + "/client-ec.key")
-    return c
-
-
-def tls_connect(port, cert=True, sni="localhost"):
-    s = socket.create_connection(("127.0.0.1", port), timeout=T)
-    try:
-        return ctx(cert).wrap_socket(s, server_hostname=sni)
-    except BaseException:
-        s.close()
-        raise
-
-
-def recv_until(s, n):
-    """Up to n bytes; fewer if the peer closes first."""
-    got = bytearray()
-    while len(got) < n:
-        d = s.recv(min(65536, n - len(got)))
-        if not d:
-            break
-        got += d
-    return bytes(got)
-
-
-def read_to_close(s, limit):
-    """Bytes received until the peer closes (EOF, reset, TLS alert); None
-    if it is still open after limit seconds."""
-    s.settimeout(1.0)
-    got, end = bytearray(), time.time() + limit
-    while time.time() < end:
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            continue
-        except (OSError, ssl.SSLError):
-            return bytes(got)
-        if not d:
-            return bytes(got)
-        got += d
-    return None
-
-
-def echo(port):
-    class H(socketserver.BaseRequestHandler):
-        def handle(self):
-            while True:
-                d = self.request.recv(65536)
-                if not d:
-                    break
-                self.request.sendall(d)
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    socketserver.ThreadingTCPServer.daemon_threads = True
-    socketserver.ThreadingTCPServer(("127.0.0.1", port), H).serve_forever()
 
 
 def exchange(s, data, need):
@@ -131,7 +72,7 @@ def xfer(port, n, opts):
         if not pp2:
             return n
         return 16 + n if len(got) < 16 else 16 + int.from_bytes(got[14:16], "big") + n
-    s = tls_connect(port, sni=sni)
+    s = tls_connect(port, sni=sni, timeout=T)
     got = exchange(s, data, need)
     head = b""
     if pp2:
@@ -156,7 +97,7 @@ def xfer(port, n, opts):
 
 
 def rev(port):
-    s = tls_connect(port)
+    s = tls_connect(port, timeout=T)
     s.sendall(b"hello proxy\n")
     got, end = b"", time.time() + T
     while b"\n" not in got and time.time() < end:
@@ -171,7 +112,7 @@ def rev(port):
 
 def refused(port, opts):
     try:
-        s = tls_connect(port, cert="--nocert" not in opts)
+        s = tls_connect(port, cert="--nocert" not in opts, timeout=T)
     except (OSError, ssl.SSLError) as e:
         print("refused during the handshake: %s" % type(e).__name__)
         return
@@ -183,16 +124,6 @@ def refused(port, opts):
     print("after the handshake: %s" %
           ("not closed" if r is None else "closed, %d bytes" % len(r)))
     sys.exit(0 if r == b"" else 1)
-
-
-def client_hello():
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    o = ctx().wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        o.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
 
 
 def garbage(port):
@@ -271,9 +202,9 @@ def abort(port):
 
 
 def hold(port, ready, go, opts):
-    s = tls_connect(port)
+    s = tls_connect(port, timeout=T)
     s.sendall(b"before\n")
-    a = recv_until(s, 7)
+    a = recv_exact(s, 7)
     open(ready, "w").close()
     if "--until-closed" in opts:
         r = read_to_close(s, 3 * T)
@@ -285,7 +216,7 @@ def hold(port, ready, go, opts):
     while not os.path.exists(go) and time.time() < end:
         time.sleep(0.1)
     s.sendall(b"after\n")
-    b = recv_until(s, 6)
+    b = recv_exact(s, 6)
     s.close()
     print("echo before=%s after=%s" % (a == b"before\n", b == b"after\n"))
     sys.exit(0 if a == b"before\n" and b == b"after\n" else 1)

@@ -27,6 +27,7 @@
 #   MTLS_TEST_VERBOSE=1   print the proxy's log even when everything passes
 set -uo pipefail
 build=${1:?usage: tests/test_proxy_faults.sh BUILD_DIR}
+tests_dir=$(cd "$(dirname "$0")" && pwd) # peers.py
 build=$(cd "$build" && pwd)
 pki=${MTLS_TEST_PKI:?run through tests/run.sh (MTLS_TEST_PKI unset)}
 proxy=$build/mtls-proxy
@@ -71,74 +72,9 @@ figure() { echo "figure: $1=$2"; }
 
 # ---- helpers in Python: backend and clients --------------------------------
 cat >"$work/faults.py" <<'PY'
-import os, random, selectors, socket, ssl, sys, threading, time
-PKI = os.environ["PKI"]
-
-def ctx(cert=True):
-    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    c.load_verify_locations(PKI + "/ca.crt")
-    if cert:
-        c.load_cert_chain(PKI + "/client-ec-chain.pem", PKI + "/client-ec.key")
-    return c
-
-def tls_connect(port, timeout=20):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        return ctx().wrap_socket(s, server_hostname="localhost")
-    except BaseException:
-        s.close()
-        raise
-
-def recv_exact(s, n):
-    got = bytearray()
-    while len(got) < n:
-        d = s.recv(n - len(got))
-        if not d:
-            break
-        got += d
-    return bytes(got)
-
-def echo(port):
-    """Plain TCP echo, one thread, many connections; FIN after EOF."""
-    sel = selectors.DefaultSelector()
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port)); ls.listen(4096); ls.setblocking(False)
-    sel.register(ls, selectors.EVENT_READ, None)
-    pend = {}
-    while True:
-        for key, ev in sel.select(1.0):
-            s = key.fileobj
-            if s is ls:
-                for _ in range(256):
-                    try:
-                        c, _a = ls.accept()
-                    except BlockingIOError:
-                        break
-                    c.setblocking(False)
-                    pend[c] = [bytearray(), False]
-                    sel.register(c, selectors.EVENT_READ, None)
-                continue
-            buf = pend[s]
-            try:
-                if ev & selectors.EVENT_READ and not buf[1]:
-                    d = s.recv(65536)
-                    if d:
-                        buf[0] += d
-                    else:
-                        buf[1] = True
-                if buf[0]:
-                    n = s.send(buf[0])
-                    del buf[0][:n]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                sel.unregister(s); s.close(); del pend[s]; continue
-            if buf[1] and not buf[0]:
-                sel.unregister(s); s.close(); del pend[s]; continue
-            want = (0 if buf[1] else selectors.EVENT_READ) | \
-                   (selectors.EVENT_WRITE if buf[0] else 0)
-            sel.modify(s, want or selectors.EVENT_READ, None)
+import os, random, socket, ssl, sys, threading, time
+sys.path.insert(0, os.environ["MTLS_TESTS"])
+from peers import client_hello, ctx, echo, read_to_close, recv_exact, tls_connect
 
 def fdcount(pid):
     try:
@@ -237,23 +173,6 @@ def stream(port, n, flag, go):
           (n, closed, sorted(set(r[0] if r else "hung" for r in res))))
     sys.exit(0 if closed == n else 1)
 
-def read_to_close(s, limit):
-    """Bytes received until the peer closes (b"", reset, TLS error); None
-    if it did not close within limit seconds."""
-    s.settimeout(1.0)
-    got, end = bytearray(), time.time() + limit
-    while time.time() < end:
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            continue
-        except (OSError, ssl.SSLError):
-            return bytes(got)
-        if not d:
-            return bytes(got)
-        got += d
-    return None
-
 def refused(port):
     """Handshake may succeed, then the proxy must close with no data."""
     try:
@@ -267,15 +186,6 @@ def refused(port):
     r = read_to_close(s, 20)
     print("after handshake: %s" % ("no close" if r is None else "closed, %d bytes" % len(r)))
     sys.exit(0 if r == b"" else 1)
-
-def client_hello():
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    o = ctx().wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        o.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
 
 def stall(port, n):
     """n clients send nothing, n send half a ClientHello; all must be closed."""
@@ -387,7 +297,7 @@ elif cmd == "garbage": garbage(int(args[0]))
 elif cmd == "abort": abort(int(args[0]))
 else: sys.exit("unknown command " + cmd)
 PY
-export PKI=$pki
+export PKI=$pki MTLS_TESTS=$tests_dir
 py() { timeout "${PYT:-120}" python3 "$work/faults.py" "$@"; }
 
 echo1=$(free_port)
