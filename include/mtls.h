@@ -327,7 +327,14 @@ MTLS_API int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from);
 /* Identity allow list, enforced inside the handshake: when any entry is
  * set, a peer certificate whose leaf matches none is refused with an alert
  * (with MTLS_VERIFY_OPTIONAL the handshake completes and mtls_verify_peer()
- * reports MTLS_ERR_PEER_POLICY).  Entries accumulate; value is copied. */
+ * reports MTLS_ERR_PEER_POLICY).  Entries accumulate; value is copied.
+ * One identity per certificate: with URI or URI-prefix entries a leaf with
+ * more than one URI SAN is refused (an X.509-SVID has exactly one), with
+ * CN entries one with more than one CN; the value matched is reported by
+ * mtls_conn_peer_identity().  A URI prefix matches whole path segments
+ * ("spiffe://td/ns/a" covers ".../ns/a/x", not ".../ns/ab"), and a URI
+ * with a "." or ".." segment, an empty segment, a query, a fragment, a
+ * backslash or a percent-encoded '.', '/' or '\' never matches one. */
 typedef enum {
 	MTLS_ALLOW_URI,        /* exact URI SAN, e.g. a SPIFFE ID */
 	MTLS_ALLOW_URI_PREFIX, /* URI SAN prefix: "spiffe://example.org/" */
@@ -350,7 +357,11 @@ MTLS_API int mtls_ctx_add_host(mtls_ctx *listener, const char *name,
                                mtls_ctx *host);
 
 /* What a listener does with an SNI name no host matches (connections
- * without SNI always get the default host). */
+ * without SNI always get the default host).  An SNI value that is not a
+ * host name (1 to 253 bytes of dot-separated labels of 1 to 63 letters,
+ * digits, '-' or '_'; no trailing dot) is refused whatever the policy, and
+ * a TLS 1.3 client whose second ClientHello names another server than its
+ * first is refused. */
 typedef enum { MTLS_SNI_DEFAULT, MTLS_SNI_REFUSE } mtls_sni_policy;
 MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
                                        mtls_sni_policy policy);
@@ -431,6 +442,24 @@ MTLS_API const char *mtls_conn_cipher(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_alpn(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_sni(const mtls_conn *conn);
 MTLS_API int mtls_conn_resumed(const mtls_conn *conn);
+
+/* Server role: the host that judged this handshake, as it was given to
+ * mtls_ctx_add_host() and lowercased ("admin.example.com" or
+ * "*.example.com"), or NULL when the listener's own (default) host did
+ * (no SNI, or a name no host serves under MTLS_SNI_DEFAULT).  This is the
+ * one host decision of the connection, made once from the SNI name in the
+ * handshake: route by it, never by matching mtls_conn_sni() again.  Valid
+ * from the handshake's first ClientHello; owned by conn. */
+MTLS_API const char *mtls_conn_host(const mtls_conn *conn);
+
+/* After a completed handshake whose peer is verified (mtls_verify_peer()
+ * returns 0): the identity the context's policy decided, the one to log
+ * and to forward.  With an allow list, the certificate's value that the
+ * first matching entry matched (a URI SAN, DNS SAN, CN or OU; for an SPKI
+ * pin, as without a list); without one, the leaf's only URI SAN, else its
+ * only CN.  NULL when the peer is not verified or has no such identity.
+ * Owned by conn. */
+MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
 
 /* ------------------------------------------------------------------------ */
 /* Peer verification and identity                                            */

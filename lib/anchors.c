@@ -78,6 +78,14 @@ mbedtls_x509_crt *mtls__anchors_chain(mtls_anchors *a, time_t now)
 	return head != NULL && now < head->until ? &head->crt : NULL;
 }
 
+int mtls__anchors_current(const mbedtls_x509_crt *chain, time_t now)
+{
+	/* the node's certificate is its first member */
+	const mtls_anchor *n = (const mtls_anchor *)(const void *)chain;
+
+	return now < n->until;
+}
+
 int mtls__anchors_has(const mbedtls_x509_crt *list, const mbedtls_x509_crt *crt)
 {
 	for (; list != NULL; list = list->next)

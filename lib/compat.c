@@ -195,6 +195,21 @@ int mtls__ssl_version(const mbedtls_ssl_context *ssl)
 #endif
 }
 
+int mtls__session_version(const mbedtls_ssl_session *session)
+{
+	/* TLS 1.3 suites are 0x13XX (RFC 8446 B.4); no TLS 1.2 suite is. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	int suite = mbedtls_ssl_session_get_ciphersuite_id(session);
+	int ver = (int)session->MBEDTLS_PRIVATE(tls_version);
+#else
+	int suite = session->ciphersuite;
+	int ver = MTLS_TLS1_2;
+#endif
+	if ((ver == MTLS_TLS1_3) != ((suite >> 8) == 0x13))
+		return 0; /* the two disagree: trust neither */
+	return ver == MTLS_TLS1_2 || ver == MTLS_TLS1_3 ? ver : 0;
+}
+
 const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl)
 {
 	return mbedtls_ssl_get_peer_cert(ssl);

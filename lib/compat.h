@@ -61,6 +61,9 @@ void mtls__conf_versions(mbedtls_ssl_config *conf, int min, int max);
 void mtls__conf_defaults(mbedtls_ssl_config *conf, int client);
 /* The negotiated version as 0x0303 / 0x0304, 0 before the handshake. */
 int mtls__ssl_version(const mbedtls_ssl_context *ssl);
+/* The protocol version a session (from a ticket or the cache) was made
+ * with, 0x0303 / 0x0304, or 0 when its fields do not say one clearly. */
+int mtls__session_version(const mbedtls_ssl_session *session);
 /* The peer's leaf certificate, or NULL. */
 const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl);
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt);

@@ -28,11 +28,16 @@ struct mtls_conn {
 	int hs_done;
 	int would_block;         /* the last I/O callback had nothing to do */
 	int got_data;            /* mtls_read returned application data */
+	int setup_done;          /* setup() ran: at the first handshake call */
+	char *server_name_arg;   /* client: the name given to mtls_conn_new */
 	int resumed;             /* server: a ticket or cached session used */
 	const mtls_snap *resumed_by; /* server: whose state resumed it */
+	int sni_seen;            /* server: the SNI callback ran */
+	int anchor_stale;        /* a learned anchor ran out before use */
 	mbedtls_x509_crt resumed_peer; /* server, TLS 1.3: from the ticket */
 	int has_resumed_peer;
 	uint32_t resumed_flags;
+	int resumed_policy_failed;
 	int verified_chain;      /* verify_cb ran: a full handshake */
 	int policy_failed;
 	int name_failed;
@@ -45,6 +50,9 @@ struct mtls_conn {
 	int ip_target;
 	char *target;            /* client: the name checked */
 	char sni[256];           /* server: the name the client sent */
+	char host[256];          /* server: the SNI host that judged, "" for
+	                          * the listener's own (default) host */
+	char identity[256];      /* the identity the policy decided */
 };
 
 /* The connection whose handshake runs on this thread, for the session
@@ -125,14 +133,17 @@ int mtls__hs_restore_identity(const unsigned char *der, size_t len,
 	mbedtls_x509_crt_init(&c->resumed_peer);
 	c->has_resumed_peer = 0;
 	c->resumed_flags = 0;
+	c->resumed_policy_failed = 0;
 	if (der == NULL)
 		return 0;
 	if (mbedtls_x509_crt_parse_der(&c->resumed_peer, der, len) != 0)
 		return -1;
+	/* Kept aside: it becomes the connection's identity only once
+	 * mbedTLS has resumed with this ticket (settle_resumption). */
 	c->has_resumed_peer = 1;
 	c->resumed_flags = (uint32_t)meta[0] << 24 | (uint32_t)meta[1] << 16 |
 	                   (uint32_t)meta[2] << 8 | meta[3];
-	c->policy_failed = meta[4] != 0;
+	c->resumed_policy_failed = meta[4] != 0;
 	return 0;
 }
 
@@ -228,7 +239,23 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		}
 		return 0;
 	}
+	if (depth > MTLS_CHAIN_MAX) {
+		/* Real PKIs are shallow; a deep chain only costs us work. */
+		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+		c->chain_flags |= *flags;
+		return 0;
+	}
 	if (depth != 0) {
+		/* The chain ended at a learned intermediate: decided now, at
+		 * verification, not when the handshake started. */
+		if (c->anchors_in_use != NULL && s->trust != NULL &&
+		    c->anchors_in_use != &s->trust->ca &&
+		    !mtls__anchors_current(c->anchors_in_use, time(NULL)) &&
+		    mtls__anchors_has(c->anchors_in_use, crt) &&
+		    !mtls__anchors_has(&s->trust->ca, crt)) {
+			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+			c->anchor_stale = 1;
+		}
 		c->chain_flags |= *flags;
 		mtls__anchors_note(&c->seen, crt, depth, c->anchors_in_use);
 		/* The leaf's issuer, verified up to an anchor with nothing
@@ -245,7 +272,8 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 		c->name_failed = 1;
 	}
-	if (!mtls__allow_match(s->allow, s->n_allow, crt)) {
+	if (!mtls__allow_match(s->allow, s->n_allow, crt, c->identity,
+	                       sizeof(c->identity))) {
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
 		c->policy_failed = 1;
 	}
@@ -261,6 +289,7 @@ static void use_anchors(mtls_conn *c, mtls_snap *s)
 
 	if (s->trust == NULL) {
 		c->anchors_in_use = NULL;
+		mbedtls_ssl_set_hs_ca_chain(&c->ssl, NULL, NULL);
 		return;
 	}
 	chain = s->insecure ? NULL
@@ -277,36 +306,79 @@ static void use_anchors(mtls_conn *c, mtls_snap *s)
 	c->anchors_in_use = chain;
 }
 
-/* Server: picks the host for the SNI name the client sent. */
+/* Server: the listener's own material judges (no SNI host matched): every
+ * piece of per-host state goes back to the listener's. */
+static void judge_by_listener(mtls_conn *c, mbedtls_ssl_context *ssl)
+{
+	const mtls_snap *s = c->snap;
+
+	mtls__snap_unref(c->host_snap);
+	c->host_snap = NULL;
+	c->host[0] = '\0';
+	use_anchors(c, c->snap);
+	mbedtls_ssl_set_hs_authmode(
+	    ssl, s->verify == MTLS_VERIFY_REQUIRE    ? MBEDTLS_SSL_VERIFY_REQUIRED
+	         : s->verify == MTLS_VERIFY_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
+	                                             : MBEDTLS_SSL_VERIFY_NONE);
+}
+
+/* Server: picks the host for the SNI name the client sent.  This is the
+ * one host decision of the connection: mtls_conn_host() reports it and a
+ * proxy routes by it.  A name that is not a host name is refused; a second
+ * ClientHello (after a HelloRetryRequest) must name the same host (RFC 8446
+ * 4.1.2), or the host that judges and the name reported could differ. */
 int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
                  size_t len)
 {
 	mtls_conn *c = conn_of(ssl);
+	const char *matched = NULL;
 	mtls_ctx *host;
 	mtls_snap *hs = NULL;
 	const mtls_snap *s;
 	int mode;
 
 	(void)p;
-	if (len >= sizeof(c->sni) || memchr(name, '\0', len) != NULL)
+	if (c->sni_seen) {
+		if (len != strlen(c->sni) || memcmp(name, c->sni, len) != 0) {
+			mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+			           "client changed its server name in its second "
+			           "ClientHello");
+			return -1;
+		}
+		return 0;
+	}
+	c->sni_seen = 1;
+	if (!mtls__sni_valid((const char *)name, len)) {
+		mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+		           "client sent a server name that is not a host name "
+		           "(%zu bytes)", len);
 		return -1;
+	}
 	memcpy(c->sni, name, len);
 	c->sni[len] = '\0';
-	host = mtls__hosts_find(c->ctx->hosts, c->sni, len);
-	if (host == NULL)
-		return c->ctx->unknown_host == MTLS_SNI_REFUSE ? -1 : 0;
-	if (mtls__snap_get(host, &hs, &c->err) != 0)
+	host = mtls__hosts_find(c->ctx->hosts, c->sni, len, &matched);
+	if (host == NULL) {
+		judge_by_listener(c, ssl);
+		if (c->ctx->unknown_host != MTLS_SNI_REFUSE)
+			return 0;
+		mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+		           "no host serves the server name the client sent");
 		return -1;
+	}
+	if (mtls__snap_get(host, &hs, &c->err) != 0) {
+		judge_by_listener(c, ssl);
+		return -1;
+	}
 	mtls__snap_unref(c->host_snap);
 	c->host_snap = hs;
+	snprintf(c->host, sizeof(c->host), "%s", matched);
 	s = hs;
 	mode = s->verify == MTLS_VERIFY_REQUIRE   ? MBEDTLS_SSL_VERIFY_REQUIRED
 	       : s->verify == MTLS_VERIFY_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
 	                                           : MBEDTLS_SSL_VERIFY_NONE;
 	if (mbedtls_ssl_set_hs_own_cert(ssl, &s->cred->chain, &s->cred->key))
 		return -1;
-	if (s->trust != NULL)
-		use_anchors(c, hs);
+	use_anchors(c, hs);
 	mbedtls_ssl_set_hs_authmode(ssl, mode);
 	return 0;
 }
@@ -357,6 +429,24 @@ static int setup(mtls_conn *c, const char *server_name)
 	return 0;
 }
 
+/* The context's material is taken when the handshake starts, not when
+ * the connection object is made: a CRL or reload in between applies. */
+static int ensure_setup(mtls_conn *c)
+{
+	if (c->setup_done)
+		return c->setup_err;
+	c->setup_done = 1;
+	c->setup_err = setup(c, c->server_name_arg);
+	if (c->setup_err != 0 && c->err.code == 0)
+		mtls__fail(&c->err, c->setup_err, "%s",
+		           mtls_strerror(c->setup_err));
+	if (c->send_fn != NULL)
+		mbedtls_ssl_set_bio(&c->ssl, c, user_send, user_recv, NULL);
+	else
+		mbedtls_ssl_set_bio(&c->ssl, c, fd_send, fd_recv, NULL);
+	return c->setup_err;
+}
+
 static mtls_conn *conn_new(mtls_ctx *ctx, const char *server_name)
 {
 	mtls_conn *c;
@@ -366,14 +456,15 @@ static mtls_conn *conn_new(mtls_ctx *ctx, const char *server_name)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
+	if (server_name != NULL &&
+	    (c->server_name_arg = strdup(server_name)) == NULL) {
+		free(c);
+		return NULL;
+	}
 	mbedtls_ssl_init(&c->ssl);
 	mbedtls_x509_crt_init(&c->resumed_peer);
 	c->ctx = mtls__ctx_ref(ctx);
 	c->fd = -1;
-	c->setup_err = setup(c, server_name);
-	if (c->setup_err != 0 && c->err.code == 0)
-		mtls__fail(&c->err, c->setup_err, "%s",
-		           mtls_strerror(c->setup_err));
 	return c;
 }
 
@@ -384,7 +475,6 @@ mtls_conn *mtls_conn_new(mtls_ctx *ctx, int fd, const char *server_name)
 	if (c == NULL)
 		return NULL;
 	c->fd = fd;
-	mbedtls_ssl_set_bio(&c->ssl, c, fd_send, fd_recv, NULL);
 	return c;
 }
 
@@ -402,7 +492,6 @@ mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
 	c->send_fn = send_fn;
 	c->recv_fn = recv_fn;
 	c->user = user;
-	mbedtls_ssl_set_bio(&c->ssl, c, user_send, user_recv, NULL);
 	return c;
 }
 
@@ -416,6 +505,7 @@ void mtls_conn_free(mtls_conn *c)
 	mtls__snap_unref(c->snap);
 	mtls__ctx_unref(c->ctx);
 	free(c->target);
+	free(c->server_name_arg);
 	free(c);
 }
 
@@ -463,9 +553,13 @@ static uint32_t verify_flags(const mtls_conn *c)
 {
 	uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
 
-	/* -1 (all bits) means "not verified yet": use what verify_cb saw. */
+	/* -1 (all bits): mbedTLS never verified anything for this session.
+	 * During a handshake verify_cb's flags tell what it saw; after it,
+	 * "never verified" is a failure, whatever else says otherwise. */
 	if (flags == (uint32_t)-1)
-		flags = 0;
+		flags = c->hs_done ? MBEDTLS_X509_BADCERT_SKIP_VERIFY |
+		                         MBEDTLS_X509_BADCERT_OTHER
+		                   : 0;
 	return flags | c->chain_flags | c->resumed_flags;
 }
 
@@ -582,13 +676,57 @@ static int fail_logged(mtls_conn *c, int code)
 
 /* ---- handshake and I/O -------------------------------------------------------- */
 
+/* Server: whether mbedTLS really resumed the session our callback opened.
+ * It may still refuse a ticket we decrypted (TLS 1.3 ticket age, modes)
+ * and run a full handshake: then the ticket lends nothing.  A TLS 1.3
+ * resumption is a PSK handshake, which sets the verify result to 0 with
+ * no certificate; a full one sets it from the Certificate message (or to
+ * "missing" / "skipped"), and verify_cb runs whenever a chain came. */
+static void settle_resumption(mtls_conn *c)
+{
+	int real = c->resumed && !c->verified_chain;
+
+	if (real && mtls__ssl_version(&c->ssl) == MTLS_TLS1_3)
+		real = mtls__peer_cert(&c->ssl) == NULL &&
+		       mbedtls_ssl_get_verify_result(&c->ssl) == 0;
+	if (real) {
+		c->policy_failed |= c->resumed_policy_failed;
+		return;
+	}
+	c->resumed = 0;
+	c->resumed_by = NULL;
+	mbedtls_x509_crt_free(&c->resumed_peer);
+	mbedtls_x509_crt_init(&c->resumed_peer);
+	c->has_resumed_peer = 0;
+	c->resumed_flags = 0;
+	c->resumed_policy_failed = 0;
+}
+
+/* The identity the policy decided, once, when the handshake completes:
+ * what mtls_conn_peer_identity() reports and a proxy logs and forwards.
+ * None unless the peer is verified. */
+static void decide_identity(mtls_conn *c)
+{
+	const mbedtls_x509_crt *crt = peer_crt(c);
+	const mtls_snap *s = judge(c);
+
+	c->identity[0] = '\0';
+	if (crt == NULL || verify_code(c, verify_flags(c)) != 0)
+		return;
+	if (!mtls__allow_match(s->allow, s->n_allow, crt, c->identity,
+	                       sizeof(c->identity))) {
+		c->policy_failed = 1; /* cannot differ from verify_cb's */
+		c->identity[0] = '\0';
+	}
+}
+
 int mtls_handshake(mtls_conn *c)
 {
 	int ret;
 
 	if (c == NULL)
 		return MTLS_ERR_INVALID_ARG;
-	if (c->setup_err != 0)
+	if (ensure_setup(c) != 0)
 		return c->setup_err;
 	if (c->hs_done)
 		return 0;
@@ -620,6 +758,7 @@ int mtls_handshake(mtls_conn *c)
 			    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
 		return fail_logged(c, code);
 	}
+	settle_resumption(c);
 	/* A session resumes only under the policy that admitted it.  With
 	 * SNI, TLS 1.2 lets a client put its ticket before its server name,
 	 * so the ticket may have been opened by the listener's state before
@@ -634,6 +773,7 @@ int mtls_handshake(mtls_conn *c)
 		                                 "its SNI names"));
 	}
 	c->hs_done = 1;
+	decide_identity(c);
 	if (c->ctx->role == MTLS_ROLE_CLIENT &&
 	    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)
 		mtls__ctx_save_session(c->ctx, &c->ssl, c->target, c->snap->id);
@@ -761,6 +901,20 @@ const char *mtls_conn_sni(const mtls_conn *c)
 	if (c == NULL || c->sni[0] == '\0')
 		return NULL;
 	return c->sni;
+}
+
+const char *mtls_conn_host(const mtls_conn *c)
+{
+	if (c == NULL || c->host[0] == '\0')
+		return NULL;
+	return c->host;
+}
+
+const char *mtls_conn_peer_identity(const mtls_conn *c)
+{
+	if (c == NULL || !c->hs_done || c->identity[0] == '\0')
+		return NULL;
+	return c->identity;
 }
 
 int mtls_conn_resumed(const mtls_conn *c)

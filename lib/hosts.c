@@ -109,22 +109,50 @@ int mtls__hosts_add(mtls_hosts **hp, const char *name, mtls_ctx *host)
 	return 0;
 }
 
-static mtls_ctx *lookup(const mtls_hosts *h, const char *name, size_t len)
+static mtls_ctx *lookup(const mtls_hosts *h, const char *name, size_t len,
+                        const char **matched)
 {
 	slot *s = probe(h, name, len, hash_name(name, len));
 
-	return s->name != NULL ? s->host : NULL;
+	if (s->name == NULL)
+		return NULL;
+	if (matched != NULL)
+		*matched = s->name;
+	return s->host;
 }
 
-mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len)
+int mtls__sni_valid(const char *name, size_t len)
+{
+	size_t label = 0;
+
+	if (name == NULL || len == 0 || len > HOST_NAME_MAX_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch == '.') {
+			if (label == 0)
+				return 0; /* empty label, leading dot */
+			label = 0;
+			continue;
+		}
+		if (!(isalnum(ch) || ch == '-' || ch == '_') || ++label > 63)
+			return 0;
+	}
+	return label != 0; /* no trailing dot */
+}
+
+mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len,
+                           const char **matched)
 {
 	char wild[HOST_NAME_MAX_LEN + 2];
 	const char *dot;
 	mtls_ctx *host;
 
-	if (h == NULL || name == NULL || len == 0 || len > HOST_NAME_MAX_LEN)
+	if (matched != NULL)
+		*matched = NULL;
+	if (h == NULL || !mtls__sni_valid(name, len))
 		return NULL;
-	host = lookup(h, name, len);
+	host = lookup(h, name, len, matched);
 	if (host != NULL)
 		return host;
 	/* "*.example.com" covers exactly one label: a.example.com, not
@@ -134,7 +162,7 @@ mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len)
 		return NULL;
 	wild[0] = '*';
 	memcpy(wild + 1, dot, len - (size_t)(dot - name));
-	return lookup(h, wild, 1 + len - (size_t)(dot - name));
+	return lookup(h, wild, 1 + len - (size_t)(dot - name), matched);
 }
 
 void mtls__hosts_free(mtls_hosts *h)

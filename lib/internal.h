@@ -20,6 +20,9 @@
 #include <time.h>
 
 #define MTLS_ERRBUF 512
+/* Deepest peer chain accepted: the leaf at depth 0, the anchor at most
+ * here (a leaf, four intermediates, a root). */
+#define MTLS_CHAIN_MAX 5
 #define MTLS_NAME_MAX 128
 
 /* ---- error.c: formatted failure detail ---------------------------------- */
@@ -149,9 +152,14 @@ typedef struct mtls_allow {
 	char *value;
 } mtls_allow;
 
-/* 1 when the leaf matches an entry (or the list is empty). */
+/* 1 when the leaf matches an entry (or the list is empty), 0 when not.
+ * With URI or URI-prefix entries a leaf with more than one URI SAN never
+ * matches, with CN entries one with more than one CN.  id (may be NULL)
+ * gets the identity decided: the certificate value the first matching
+ * entry matched; with no list or an SPKI pin, the leaf's only URI SAN,
+ * else its only CN; "" when there is none (or it does not fit). */
 int mtls__allow_match(const mtls_allow *list, size_t n,
-                      const mbedtls_x509_crt *leaf);
+                      const mbedtls_x509_crt *leaf, char *id, size_t idlen);
 void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p);
 /* Whether an IP SAN of crt equals the address in text form. */
 int mtls__crt_has_ip(const mbedtls_x509_crt *crt, const char *ip);
@@ -162,8 +170,16 @@ int mtls__is_ip(const char *s);
 
 typedef struct mtls_hosts mtls_hosts;
 int mtls__hosts_add(mtls_hosts **h, const char *name, mtls_ctx *host);
-/* The host for an SNI name (exact, then one-label wildcard), or NULL. */
-mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len);
+/* The host for an SNI name (exact, then one-label wildcard), or NULL;
+ * *matched (may be NULL) gets the table's lowercased name that matched,
+ * valid while the table lives.  Names that fail mtls__sni_valid() match
+ * nothing. */
+mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len,
+                           const char **matched);
+/* Whether an SNI value is a host name this library serves: 1 to 253 bytes
+ * of dot-separated labels of 1 to 63 letters, digits, '-' or '_', no empty
+ * label, no trailing dot.  Anything else is refused in the handshake. */
+int mtls__sni_valid(const char *name, size_t len);
 void mtls__hosts_free(mtls_hosts *h);
 
 /* ---- anchors.c: intermediates proven once, then trusted ----------------- */
@@ -195,6 +211,8 @@ void mtls__anchors_free(mtls_anchors *a);
 /* The list to verify against now (learned + roots), or NULL to use the
  * roots alone. */
 mbedtls_x509_crt *mtls__anchors_chain(mtls_anchors *a, time_t now);
+/* Whether a chain from mtls__anchors_chain() may still be used now. */
+int mtls__anchors_current(const mbedtls_x509_crt *chain, time_t now);
 /* Whether crt (same object or same DER) is in list. */
 int mtls__anchors_has(const mbedtls_x509_crt *list, const mbedtls_x509_crt *crt);
 /* From the verify callback, for each certificate (top of the chain first);

@@ -135,7 +135,77 @@ static int buf_eq(const mbedtls_x509_buf *b, const char *v, int nocase)
 	              : memcmp(b->p, v, n) == 0;
 }
 
-static int san_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
+/* A URI a prefix rule may judge: no dot segment and no percent-encoded
+ * dot, slash or backslash that a backend could decode into one, no query
+ * or fragment.  "spiffe://td/ns/a/../admin" must not pass as ".../ns/a/". */
+static int uri_plain(const unsigned char *p, size_t len)
+{
+	const unsigned char *path, *end = p + len;
+
+	for (const unsigned char *q = p; q < end; q++) {
+		if (*q == '?' || *q == '#' || *q == '\\')
+			return 0;
+		if (*q == '%' && end - q >= 3 &&
+		    ((q[1] == '2' && (q[2] == 'e' || q[2] == 'E' ||
+		                      q[2] == 'f' || q[2] == 'F')) ||
+		     (q[1] == '5' && (q[2] == 'c' || q[2] == 'C'))))
+			return 0;
+	}
+	/* the path starts after "scheme://authority" (or the scheme) */
+	path = memchr(p, ':', len);
+	path = path != NULL ? path + 1 : p;
+	if (end - path >= 2 && path[0] == '/' && path[1] == '/') {
+		path = memchr(path + 2, '/', (size_t)(end - path - 2));
+		if (path == NULL)
+			return 1;
+	}
+	for (const unsigned char *seg = path; seg < end;) {
+		const unsigned char *next = memchr(seg, '/', (size_t)(end - seg));
+		size_t n = (size_t)((next ? next : end) - seg);
+		if ((n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		if (n == 0 && seg != path && next != NULL)
+			return 0; /* "//" inside the path */
+		seg = next ? next + 1 : end;
+	}
+	return 1;
+}
+
+/* A prefix matches whole path segments: "spiffe://td/ns/a" and
+ * "spiffe://td/ns/a/" both cover ".../ns/a/x", neither ".../ns/ab". */
+static int uri_prefix_eq(const mbedtls_x509_buf *b, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (b->len < n || memcmp(b->p, prefix, n) != 0 || !uri_plain(b->p, b->len))
+		return 0;
+	return b->len == n || prefix[n - 1] == '/' || b->p[n] == '/';
+}
+
+static int san_count(const mbedtls_x509_crt *leaf, int tag)
+{
+	int n = 0;
+
+	for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names;
+	     s != NULL; s = s->next)
+		n += s->buf.p != NULL && s->buf.tag == tag;
+	return n;
+}
+
+static int dn_count(const mbedtls_x509_name *dn, const char *oid,
+                    size_t oid_len)
+{
+	int n = 0;
+
+	for (; dn != NULL; dn = dn->next)
+		n += dn->oid.p != NULL && dn->oid.len == oid_len &&
+		     memcmp(dn->oid.p, oid, oid_len) == 0;
+	return n;
+}
+
+static const mbedtls_x509_buf *san_match(const mbedtls_x509_crt *leaf,
+                                        const mtls_allow *a)
 {
 	const mbedtls_x509_sequence *s;
 
@@ -145,31 +215,37 @@ static int san_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
 			continue;
 		if (a->kind == MTLS_ALLOW_DNS && b->tag == SAN_DNS &&
 		    buf_eq(b, a->value, 1))
-			return 1;
+			return b;
 		if (a->kind == MTLS_ALLOW_URI && b->tag == SAN_URI &&
 		    buf_eq(b, a->value, 0))
-			return 1;
+			return b;
 		if (a->kind == MTLS_ALLOW_URI_PREFIX && b->tag == SAN_URI &&
-		    b->len >= strlen(a->value) &&
-		    memcmp(b->p, a->value, strlen(a->value)) == 0)
-			return 1;
+		    uri_prefix_eq(b, a->value))
+			return b;
 	}
-	return 0;
+	return NULL;
 }
 
-static int dn_match(const mbedtls_x509_name *dn, const char *oid,
-                    size_t oid_len, const char *value)
+static const mbedtls_x509_buf *dn_match(const mbedtls_x509_name *dn,
+                                       const char *oid, size_t oid_len,
+                                       const char *value)
 {
 	for (; dn != NULL; dn = dn->next)
 		if (dn->oid.p != NULL && dn->oid.len == oid_len &&
 		    memcmp(dn->oid.p, oid, oid_len) == 0 &&
 		    memchr(dn->val.p, '\0', dn->val.len) == NULL &&
 		    buf_eq(&dn->val, value, 0))
-			return 1;
-	return 0;
+			return &dn->val;
+	return NULL;
 }
 
-static int one_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
+#define OID_CN MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN)
+#define OID_OU MBEDTLS_OID_AT_ORG_UNIT, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT)
+
+/* The certificate value an entry matched, or NULL.  An SPKI pin matches
+ * the key, not a name: the identity is then the leaf's own (see below). */
+static const mbedtls_x509_buf *one_match(const mbedtls_x509_crt *leaf,
+                                        const mtls_allow *a, int *pinned)
 {
 	unsigned char digest[32];
 	char h[65];
@@ -180,28 +256,69 @@ static int one_match(const mbedtls_x509_crt *leaf, const mtls_allow *a)
 	case MTLS_ALLOW_DNS:
 		return san_match(leaf, a);
 	case MTLS_ALLOW_CN:
-		return dn_match(&leaf->subject, MBEDTLS_OID_AT_CN,
-		                MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), a->value);
+		return dn_match(&leaf->subject, OID_CN, a->value);
 	case MTLS_ALLOW_OU:
-		return dn_match(&leaf->subject, MBEDTLS_OID_AT_ORG_UNIT,
-		                MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT),
-		                a->value);
+		return dn_match(&leaf->subject, OID_OU, a->value);
 	case MTLS_ALLOW_SPKI_SHA256:
 		if (mtls__sha256(leaf->pk_raw.p, leaf->pk_raw.len, digest) != 0)
-			return 0;
+			return NULL;
 		hex(digest, 32, h);
-		return strcasecmp(h, a->value) == 0;
+		*pinned = strcasecmp(h, a->value) == 0;
+		return NULL;
 	}
-	return 0;
+	return NULL;
+}
+
+/* The leaf's own identity when no name rule decided: its only URI SAN,
+ * else its only CN. */
+static const mbedtls_x509_buf *own_identity(const mbedtls_x509_crt *leaf)
+{
+	const mbedtls_x509_name *dn;
+
+	if (san_count(leaf, SAN_URI) == 1)
+		for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names;
+		     s != NULL; s = s->next)
+			if (s->buf.p != NULL && s->buf.tag == SAN_URI)
+				return &s->buf;
+	if (dn_count(&leaf->subject, OID_CN) != 1)
+		return NULL;
+	for (dn = &leaf->subject; dn != NULL; dn = dn->next)
+		if (dn->oid.p != NULL &&
+		    dn->oid.len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN) &&
+		    memcmp(dn->oid.p, MBEDTLS_OID_AT_CN, dn->oid.len) == 0)
+			return &dn->val;
+	return NULL;
 }
 
 int mtls__allow_match(const mtls_allow *list, size_t n,
-                      const mbedtls_x509_crt *leaf)
+                      const mbedtls_x509_crt *leaf, char *id, size_t idlen)
 {
-	if (n == 0)
-		return 1;
-	for (size_t i = 0; i < n; i++)
-		if (one_match(leaf, &list[i]))
-			return 1;
-	return 0;
+	const mbedtls_x509_buf *hit = NULL;
+	int pinned = 0, uri_rules = 0, cn_rules = 0;
+
+	if (id != NULL && idlen > 0)
+		id[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		uri_rules |= list[i].kind == MTLS_ALLOW_URI ||
+		             list[i].kind == MTLS_ALLOW_URI_PREFIX;
+		cn_rules |= list[i].kind == MTLS_ALLOW_CN;
+	}
+	/* One identity per certificate, or the one matched and the one a
+	 * backend reads could differ: an X.509-SVID has exactly one URI. */
+	if (uri_rules && san_count(leaf, SAN_URI) > 1)
+		return 0;
+	if (cn_rules && dn_count(&leaf->subject, OID_CN) > 1)
+		return 0;
+	for (size_t i = 0; i < n && hit == NULL && !pinned; i++)
+		hit = one_match(leaf, &list[i], &pinned);
+	if (n > 0 && hit == NULL && !pinned)
+		return 0;
+	if (hit == NULL)
+		hit = own_identity(leaf);
+	if (id != NULL && idlen > 0 && hit != NULL &&
+	    memchr(hit->p, '\0', hit->len) == NULL && hit->len < idlen) {
+		memcpy(id, hit->p, hit->len);
+		id[hit->len] = '\0';
+	}
+	return 1;
 }

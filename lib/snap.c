@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <mbedtls/gcm.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <mbedtls/constant_time.h>
+#endif
 #include <mbedtls/platform_util.h>
 
 static atomic_uint_fast64_t next_id;
@@ -114,20 +117,62 @@ static mtls_snap *session_snap(void *fallback)
 /* Our tickets: [2: length n][n: mbedTLS ticket][identity seal, TLS 1.3].
  * mbedTLS 3.6 does not keep the peer's certificate in a TLS 1.3 ticket, so
  * a resumed connection would lose the client's verified identity; it is
- * sealed here with AES-256-GCM under a key of this snapshot, the mbedTLS
- * ticket as associated data: [12: IV][5 + leaf: sealed][16: tag]. */
+ * sealed here with AES-256-GCM under a key of this snapshot, the protocol
+ * version and the mbedTLS ticket as associated data:
+ * [12: IV][5 + leaf: sealed][16: tag].  A seal opens only in a TLS 1.3
+ * handshake, and TLS 1.2 tickets carry none.
+ *
+ * Every session, from a ticket or from the cache, is resumed only by the
+ * protocol version that issued it: mbedTLS 3.6.6 accepts a TLS 1.3 ticket
+ * in a TLS 1.2 ClientHello and resumes with an all-zero master secret
+ * (docs/security.md), so the check is ours, whatever the mbedTLS build. */
 #define SEAL_IV 12
 #define SEAL_TAG 16
 #define SEAL_META 5
 
 #if MTLS_HAVE_TLS13
+/* GCM with the protocol version, then the mbedTLS ticket, as AAD: a seal
+ * made for TLS 1.3 opens in nothing else.  Decrypting checks tag. */
+static int seal_gcm(const mtls_snap *s, int mode, const unsigned char *iv,
+                    const unsigned char *ticket, size_t ticket_len,
+                    const unsigned char *in, size_t len, unsigned char *out,
+                    unsigned char *tag)
+{
+	static const unsigned char ver[2] = {MTLS_TLS1_3 >> 8,
+	                                     MTLS_TLS1_3 & 0xff};
+	unsigned char check[SEAL_TAG];
+	mbedtls_gcm_context gcm;
+	size_t olen = 0, flen = 0;
+	int ret;
+
+	mbedtls_gcm_init(&gcm);
+	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
+	if (ret == 0)
+		ret = mbedtls_gcm_starts(&gcm, mode, iv, SEAL_IV);
+	if (ret == 0)
+		ret = mbedtls_gcm_update_ad(&gcm, ver, sizeof(ver));
+	if (ret == 0)
+		ret = mbedtls_gcm_update_ad(&gcm, ticket, ticket_len);
+	if (ret == 0)
+		ret = mbedtls_gcm_update(&gcm, in, len, out, len, &olen);
+	if (ret == 0)
+		ret = mbedtls_gcm_finish(&gcm, out + olen, len - olen, &flen,
+		                         check, SEAL_TAG);
+	mbedtls_gcm_free(&gcm);
+	if (ret == 0 && mode == MBEDTLS_GCM_ENCRYPT)
+		memcpy(tag, check, SEAL_TAG);
+	else if (ret == 0 && mbedtls_ct_memcmp(check, tag, SEAL_TAG) != 0)
+		ret = MBEDTLS_ERR_GCM_AUTH_FAILED;
+	mbedtls_platform_zeroize(check, sizeof(check));
+	return ret;
+}
+
 static int seal_identity(const mtls_snap *s, unsigned char *start,
                          size_t *tlen, const unsigned char *end)
 {
-	const unsigned char *der, *aad = start + 2;
+	const unsigned char *der;
 	unsigned char meta[SEAL_META], *iv, *ct;
-	size_t der_len, pt_len, aad_len = *tlen - 2;
-	mbedtls_gcm_context gcm;
+	size_t der_len, pt_len;
 	int ret;
 
 	if (mtls__hs_identity(&der, &der_len, meta) != 0)
@@ -141,13 +186,8 @@ static int seal_identity(const mtls_snap *s, unsigned char *start,
 	memcpy(ct + SEAL_META, der, der_len);
 	if ((ret = mtls__rng(mtls__rng_ctx(), iv, SEAL_IV)) != 0)
 		return ret;
-	mbedtls_gcm_init(&gcm);
-	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
-	if (ret == 0)
-		ret = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, pt_len,
-		                                iv, SEAL_IV, aad, aad_len, ct,
-		                                ct, SEAL_TAG, ct + pt_len);
-	mbedtls_gcm_free(&gcm);
+	ret = seal_gcm(s, MBEDTLS_GCM_ENCRYPT, iv, start + 2, *tlen - 2, ct,
+	               pt_len, ct, ct + pt_len);
 	if (ret == 0)
 		*tlen += SEAL_IV + pt_len + SEAL_TAG;
 	return ret;
@@ -159,7 +199,6 @@ static int open_identity(const mtls_snap *s, const unsigned char *aad,
                          size_t aad_len, const unsigned char *seal,
                          size_t len)
 {
-	mbedtls_gcm_context gcm;
 	unsigned char *pt;
 	size_t pt_len;
 	int ret;
@@ -177,16 +216,13 @@ static int open_identity(const mtls_snap *s, const unsigned char *aad,
 	pt_len = len - SEAL_IV - SEAL_TAG;
 	if ((pt = malloc(pt_len)) == NULL)
 		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-	mbedtls_gcm_init(&gcm);
-	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
-	if (ret == 0)
-		ret = mbedtls_gcm_auth_decrypt(&gcm, pt_len, seal, SEAL_IV, aad,
-		                               aad_len, seal + SEAL_IV + pt_len,
-		                               SEAL_TAG, seal + SEAL_IV, pt);
-	mbedtls_gcm_free(&gcm);
+	ret = seal_gcm(s, MBEDTLS_GCM_DECRYPT, seal, aad, aad_len,
+	               seal + SEAL_IV, pt_len, pt, (unsigned char *)seal +
+	                                               SEAL_IV + pt_len);
 	if (ret == 0 && mtls__hs_restore_identity(pt + SEAL_META,
 	                                          pt_len - SEAL_META, pt) != 0)
 		ret = -1;
+	mbedtls_platform_zeroize(pt, pt_len);
 	free(pt);
 	return ret == 0 ? 0 : MBEDTLS_ERR_SSL_INVALID_MAC;
 }
@@ -224,6 +260,7 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
                         unsigned char *buf, size_t len)
 {
 	mtls_snap *s = session_snap(p);
+	int ver = mtls__hs_version();
 	size_t n;
 	int ret;
 
@@ -231,15 +268,21 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
 	if (!s->resumption || !s->ticket_ready || len < 2)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	n = (size_t)buf[0] << 8 | buf[1];
-	if (n > len - 2)
+	if (n > len - 2 || (ver != MTLS_TLS1_3 && len != 2 + n))
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 #if MTLS_HAVE_TLS13
 	/* before mbedTLS decrypts its part in place */
-	if ((ret = open_identity(s, buf + 2, n, buf + 2 + n,
-	                         len - 2 - n)) != 0)
+	if (ver == MTLS_TLS1_3 &&
+	    (ret = open_identity(s, buf + 2, n, buf + 2 + n, len - 2 - n)) != 0)
 		return ret;
 #endif
 	ret = mbedtls_ssl_ticket_parse(&s->ticket, session, buf + 2, n);
+	if (ret == 0 && mtls__session_version(session) != ver) {
+		mtls__log(MTLS_LOG_WARN, NULL,
+		          "refused a session ticket of another protocol "
+		          "version than the handshake's");
+		ret = MBEDTLS_ERR_SSL_INVALID_MAC;
+	}
 	if (ret == 0)
 		mtls__mark_resumed(s);
 #if MTLS_HAVE_TLS13
@@ -260,6 +303,8 @@ static int cache_get(void *data, unsigned char const *id, size_t id_len,
 	              ? mbedtls_ssl_cache_get(&s->cache, id, id_len, session)
 	              : 1;
 
+	if (ret == 0 && mtls__session_version(session) != mtls__hs_version())
+		ret = MBEDTLS_ERR_SSL_CACHE_ENTRY_NOT_FOUND;
 	if (ret == 0)
 		mtls__mark_resumed(s);
 	return ret;
@@ -280,6 +325,8 @@ static int cache_get(void *data, mbedtls_ssl_session *session)
 	mtls_snap *s = session_snap(data);
 	int ret = s->resumption ? mbedtls_ssl_cache_get(&s->cache, session) : 1;
 
+	if (ret == 0 && mtls__session_version(session) != mtls__hs_version())
+		ret = 1;
 	if (ret == 0)
 		mtls__mark_resumed(s);
 	return ret;
