@@ -224,7 +224,8 @@ MTLS_API int mtls_load_server_pair_mem(mtls_ctx *ctx, const void *cert,
 /* Trust anchors.  `ca` is a PEM (or DER) bundle file, a directory of such
  * files, or "system" for the OS trust store (SSL_CERT_FILE / SSL_CERT_DIR,
  * then the usual Debian, Fedora, Alpine, SUSE and macOS-like locations).
- * Server role: the CAs allowed to issue client certificates.  Client role:
+ * Server role: the CAs allowed to issue client certificates ("system" then
+ * lets every public CA issue them, and logs a warning saying so).  Client role:
  * the CAs that verify the upstream; a client context that never calls this
  * uses "system".  A source that yields no certificate is an error
  * (MTLS_ERR_NO_CERTS); certificates in a system store that mbedTLS cannot
@@ -321,7 +322,14 @@ MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
 
 /* Makes ctx use the trust anchors and CRL already parsed by `from`, shared
  * by reference (10,000 upstreams need not parse the same bundle 10,000
- * times).  Both contexts must have the same role. */
+ * times).  Both contexts must have the same role.  ctx then follows the
+ * context that owns them (`from`, or the one `from` itself follows): a
+ * later mtls_set_trusted_ca(), mtls_set_crl() or mtls_ctx_reload() there
+ * applies to ctx's next handshakes too, so a revocation on the owner
+ * reaches every sharer.  mtls_ctx_reload(ctx) re-reads none of the
+ * owner's files; mtls_set_trusted_ca() or mtls_set_crl() on ctx stops the
+ * sharing (ctx keeps the CAs it has and takes the new file).  Sharing with
+ * a context that follows ctx is a no-op. */
 MTLS_API int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from);
 
 /* Identity allow list, enforced inside the handshake: when any entry is

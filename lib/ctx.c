@@ -73,6 +73,7 @@ void mtls__ctx_unref(mtls_ctx *ctx)
 	mtls__cred_unref(ctx->cred);
 	mtls__trust_unref(ctx->trust);
 	mtls__crl_unref(ctx->crl);
+	mtls__ctx_unref(ctx->trust_src);
 	free(ctx);
 }
 
@@ -237,6 +238,61 @@ int mtls_load_server_pair_mem(mtls_ctx *ctx, const void *cert,
 	return load_pair(ctx, MTLS_ROLE_SERVER, &s);
 }
 
+/* ---- shared trust ---------------------------------------------------------- */
+
+/* Caller holds ctx->lock: ctx keeps the trust it has now as its own. */
+static void stop_following(mtls_ctx *ctx)
+{
+	mtls__ctx_unref(ctx->trust_src);
+	ctx->trust_src = NULL;
+}
+
+/* The CAs and CRL a context verifies with now, and their generation:
+ * its own, or those of the context it shares them with, followed to the
+ * context that owns them.  Locks one context at a time, along the share
+ * links, which never form a cycle (mtls_ctx_share_trust). */
+static void trust_of(mtls_ctx *ctx, mtls_trust **t, mtls_crl **c,
+                     uint64_t *gen)
+{
+	mtls_ctx *next;
+
+	pthread_mutex_lock(&ctx->lock);
+	next = mtls__ctx_ref(ctx->trust_src);
+	if (next == NULL) {
+		*t = mtls__trust_ref(ctx->trust);
+		*c = mtls__crl_ref(ctx->crl);
+		*gen = ctx->trust_gen;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (next != NULL) {
+		trust_of(next, t, c, gen);
+		mtls__ctx_unref(next);
+	}
+}
+
+void mtls__ctx_follow_trust(mtls_ctx *ctx)
+{
+	mtls_trust *t;
+	mtls_crl *c;
+	uint64_t gen;
+
+	if (ctx->trust_src == NULL)
+		return;
+	trust_of(ctx->trust_src, &t, &c, &gen);
+	if (gen == ctx->trust_src_gen && t == ctx->trust && c == ctx->crl) {
+		mtls__trust_unref(t);
+		mtls__crl_unref(c);
+		return;
+	}
+	mtls__trust_unref(ctx->trust);
+	mtls__crl_unref(ctx->crl);
+	ctx->trust = t;
+	ctx->crl = c;
+	ctx->trust_src_gen = gen;
+	ctx->trust_gen++;
+	mtls__snap_invalidate(ctx);
+}
+
 static int set_trust(mtls_ctx *ctx, const char *ca, const void *mem,
                      size_t len)
 {
@@ -259,11 +315,21 @@ static int set_trust(mtls_ctx *ctx, const char *ca, const void *mem,
 		return finish(ctx, mtls__fail(e, MTLS_ERR_NO_MEMORY,
 		                              "out of memory"));
 	}
+	if (ctx->role == MTLS_ROLE_SERVER && ca != NULL &&
+	    strcmp(ca, "system") == 0)
+		mtls__log(MTLS_LOG_WARN, ctx->name,
+		          "client CA is the system trust store: any public CA "
+		          "in it (%d certificates) can issue client "
+		          "certificates this host accepts; use a private "
+		          "client CA, or at least an allow list",
+		          t->count);
 	pthread_mutex_lock(&ctx->lock);
+	stop_following(ctx);
 	free(ctx->ca_source);
 	ctx->ca_source = src;
 	mtls__trust_unref(ctx->trust);
 	ctx->trust = t;
+	ctx->trust_gen++;
 	if (ctx->role == MTLS_ROLE_SERVER && !ctx->verify_set)
 		ctx->verify = MTLS_VERIFY_REQUIRE;
 	mtls__snap_invalidate(ctx);
@@ -304,10 +370,12 @@ static int set_crl(mtls_ctx *ctx, const char *path, const void *mem,
 		                              "out of memory"));
 	}
 	pthread_mutex_lock(&ctx->lock);
+	stop_following(ctx);
 	free(ctx->crl_path);
 	ctx->crl_path = src;
 	mtls__crl_unref(ctx->crl);
 	ctx->crl = c;
+	ctx->trust_gen++;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
@@ -486,43 +554,56 @@ int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on)
 
 int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from)
 {
-	mtls_ctx *src = (mtls_ctx *)from;
+	mtls_ctx *src = (mtls_ctx *)from, *next;
 	mtls_trust *t;
 	mtls_crl *c;
-	char *ca_source = NULL, *crl_path = NULL;
+	uint64_t gen;
 
 	if (ctx == NULL || from == NULL)
 		return MTLS_ERR_INVALID_ARG;
 	begin(ctx);
-	if (ctx == src)
-		return 0;
 	if (ctx->role != from->role)
 		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_WRONG_ROLE,
 		                              "mtls_ctx_share_trust: contexts "
 		                              "have different roles"));
-	pthread_mutex_lock(&src->lock);
-	t = mtls__trust_ref(src->trust);
-	c = mtls__crl_ref(src->crl);
-	ca_source = mtls__strdup(src->ca_source);
-	crl_path = mtls__strdup(src->crl_path);
-	pthread_mutex_unlock(&src->lock);
+	/* Follow the context that owns the material: a sharer of a sharer
+	 * follows the owner, and no chain of shares can loop. */
+	src = mtls__ctx_ref(src);
+	for (;;) {
+		pthread_mutex_lock(&src->lock);
+		next = mtls__ctx_ref(src->trust_src);
+		pthread_mutex_unlock(&src->lock);
+		if (next == NULL)
+			break;
+		mtls__ctx_unref(src);
+		src = next;
+	}
+	if (src == ctx) { /* ctx owns what it would share */
+		mtls__ctx_unref(src);
+		return 0;
+	}
+	trust_of(src, &t, &c, &gen);
 	if (t == NULL) {
 		mtls__crl_unref(c);
-		free(ca_source);
-		free(crl_path);
+		mtls__ctx_unref(src);
 		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_NOT_CONFIGURED,
 		                              "mtls_ctx_share_trust: the source "
 		                              "context has no trusted CA"));
 	}
 	pthread_mutex_lock(&ctx->lock);
+	stop_following(ctx);
+	ctx->trust_src = src;
+	ctx->trust_src_gen = gen;
 	mtls__trust_unref(ctx->trust);
 	mtls__crl_unref(ctx->crl);
-	free(ctx->ca_source);
-	free(ctx->crl_path);
 	ctx->trust = t;
 	ctx->crl = c;
-	ctx->ca_source = ca_source;
-	ctx->crl_path = crl_path;
+	ctx->trust_gen++;
+	/* the source owns the files: a reload of ctx re-reads none */
+	free(ctx->ca_source);
+	free(ctx->crl_path);
+	ctx->ca_source = NULL;
+	ctx->crl_path = NULL;
 	if (ctx->role == MTLS_ROLE_SERVER && !ctx->verify_set)
 		ctx->verify = MTLS_VERIFY_REQUIRE;
 	mtls__snap_invalidate(ctx);
@@ -712,6 +793,8 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 		mtls__crl_unref(ctx->crl);
 		ctx->crl = crl;
 	}
+	if (trust != NULL || crl != NULL)
+		ctx->trust_gen++;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	mtls__log(MTLS_LOG_INFO, ctx->name, "mTLS context reloaded");

@@ -73,16 +73,47 @@ mtls_err_cat mtls_err_category(int err)
 	return MTLS_CAT_INTERNAL;
 }
 
+void mtls__escape(char *dst, size_t cap, const char *src)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (cap == 0)
+		return;
+	for (; *src != '\0'; src++) {
+		unsigned char ch = (unsigned char)*src;
+		int plain = ch >= 0x20 && ch < 0x7f && ch != '\\';
+		size_t need = plain ? 1 : ch == '\\' ? 2 : 4;
+		if (o + need >= cap)
+			break;
+		if (plain) {
+			dst[o++] = (char)ch;
+		} else if (ch == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = '\\';
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = digits[ch >> 4];
+			dst[o++] = digits[ch & 15];
+		}
+	}
+	dst[o] = '\0';
+}
+
 int mtls__fail(mtls_err *e, int code, const char *fmt, ...)
 {
+	char raw[MTLS_ERRBUF];
 	va_list ap;
 
 	if (e == NULL || e->code != 0)
 		return code;
 	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Messages quote peer certificates' names and file paths. */
+	mtls__escape(e->msg, sizeof(e->msg), raw);
 	return code;
 }
 

@@ -38,6 +38,11 @@ typedef struct mtls_err {
 int mtls__fail(mtls_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Copies src into dst (cap bytes, always terminated, cut at a whole
+ * character) with every byte outside printable ASCII written as \xNN and
+ * a backslash as two: any peer-controlled text becomes one safe line. */
+void mtls__escape(char *dst, size_t cap, const char *src);
+
 /* "reason" text for an mbedTLS error code, without key material. */
 void mtls__mbedtls_reason(int mbed_ret, char *buf, size_t len);
 
@@ -299,6 +304,9 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 /* ---- ctx.c -------------------------------------------------------------- */
 
 mtls_ctx *mtls__ctx_ref(mtls_ctx *ctx);
+/* Caller holds ctx->lock: a context sharing another's trust takes the
+ * owner's current CAs and CRL (dropping its snapshot) when they changed. */
+void mtls__ctx_follow_trust(mtls_ctx *ctx);
 void mtls__ctx_unref(mtls_ctx *ctx);
 /* Client role: remember / re-offer this upstream's session.  A session
  * is only offered again for the same target name, under the same
@@ -338,6 +346,10 @@ struct mtls_ctx {
 	size_t n_allow;
 	mtls_hosts *hosts;
 	mtls_sni_policy unknown_host;
+
+	uint64_t trust_gen;   /* bumped whenever trust or crl change */
+	mtls_ctx *trust_src;  /* mtls_ctx_share_trust: the owner followed */
+	uint64_t trust_src_gen; /* the owner's trust_gen last taken */
 
 	mtls_snap *snap; /* current snapshot, NULL until needed */
 

@@ -29,7 +29,7 @@ int mtls__log_enabled(void)
 
 void mtls__log(int level, const char *name, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024];
 	mtls_log_fn fn;
 	void *user;
 	va_list ap;
@@ -43,16 +43,15 @@ void mtls__log(int level, const char *name, const char *fmt, ...)
 		return;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (name != NULL && name[0] != '\0' && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, " name=%s", name);
-	/* One line, as promised: a newline or terminal escape in a path or
-	 * name must not forge a second log line. */
-	for (char *p = msg; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	if (name != NULL && name[0] != '\0' && (size_t)n < sizeof(raw))
+		snprintf(raw + n, sizeof(raw) - (size_t)n, " name=%s", name);
+	/* One line, as promised: a newline or terminal escape in a path, a
+	 * name or a peer's certificate must not forge a second log line.
+	 * Escaped (\xNN), not dropped, so the bytes can still be read. */
+	mtls__escape(msg, sizeof(msg), raw);
 	fn(user, level, msg);
 }

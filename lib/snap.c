@@ -521,6 +521,7 @@ int mtls__snap_get(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	int ret = 0;
 
 	pthread_mutex_lock(&ctx->lock);
+	mtls__ctx_follow_trust(ctx);
 	if (ctx->snap == NULL)
 		ret = build(ctx, &ctx->snap, e);
 	if (ret == 0) {

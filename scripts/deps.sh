@@ -16,7 +16,8 @@ for arg in "$@"; do
 done
 
 # clang + libclang-rt-14-dev give the sanitizer and libFuzzer runtimes (bookworm's clang is 14).
-pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl)
+pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
+      python3 python3-cryptography) # python3: test peers, CRLs made at test time
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi

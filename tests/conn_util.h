@@ -427,6 +427,8 @@ typedef struct end {
 	char cipher[128];
 	char alpn[64];    /* "" when none */
 	char sni[256];    /* "" when none */
+	char host[256];   /* server: mtls_conn_host(), "" when NULL */
+	char identity[256]; /* mtls_conn_peer_identity(), "" when NULL */
 	int resumed;
 	int chain_len;    /* certificates in the chain this end verified */
 	int io_err;       /* first failing read or write, 0 if none */
@@ -491,6 +493,10 @@ static inline void end_handshake(end *e)
 	e->chain_len = mtls__conn_chain_len(e->conn);
 	if ((s = mtls_conn_sni(e->conn)) != NULL)
 		snprintf(e->sni, sizeof(e->sni), "%s", s);
+	if ((s = mtls_conn_host(e->conn)) != NULL)
+		snprintf(e->host, sizeof(e->host), "%s", s);
+	if ((s = mtls_conn_peer_identity(e->conn)) != NULL)
+		snprintf(e->identity, sizeof(e->identity), "%s", s);
 	if (e->hs != 0) {
 		end_error(e);
 		return;

@@ -22,7 +22,7 @@ build=$(cd "$build" && pwd)
 pki=$(mktemp -d "$build/pki.XXXXXX")
 trap 'rm -rf "$pki"' EXIT
 "$here/pki.sh" "$pki" || { echo "tests/pki.sh failed"; exit 1; }
-export MTLS_TEST_PKI="$pki" MTLS_TEST_BUILD="$build"
+export MTLS_TEST_PKI="$pki" MTLS_TEST_BUILD="$build" MTLS_TEST_SRC="$here"
 
 pass=0 fail=0 failed=()
 run_one() {

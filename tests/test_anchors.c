@@ -229,6 +229,151 @@ static void test_shortcut_ends_with_crl_and_chain(void **state)
 	mtls_ctx_free(c);
 }
 
+/* ---- #11 finding 9: the shortcut is decided when the chain is verified -- */
+
+typedef struct slow_client {
+	mtls_ctx *ctx;
+	int fd;
+	int sends;      /* send calls so far */
+	time_t hold_until; /* the second flight waits until then */
+	int hs, io;     /* handshake, then first read */
+} slow_client;
+
+static ssize_t slow_send(void *user, const void *buf, size_t len)
+{
+	slow_client *sc = user;
+	ssize_t n;
+
+	/* the first send is the ClientHello; the next carries the client's
+	 * certificate: hold it back */
+	if (sc->sends++ == 1)
+		while (time(NULL) < sc->hold_until)
+			usleep(100 * 1000);
+	n = send(sc->fd, buf, len, MSG_NOSIGNAL);
+	return n >= 0 ? n : -1;
+}
+
+static ssize_t slow_recv(void *user, void *buf, size_t len)
+{
+	slow_client *sc = user;
+	ssize_t n = recv(sc->fd, buf, len, 0);
+
+	return n >= 0 ? n : -1;
+}
+
+static void *slow_client_main(void *arg)
+{
+	slow_client *sc = arg;
+	mtls_conn *c = mtls_conn_new_io(sc->ctx, slow_send, slow_recv, sc,
+	                                "localhost");
+	char b[16];
+
+	sc->hs = mtls_handshake(c);
+	sc->io = sc->hs == 0 ? (int)mtls_read(c, b, sizeof(b)) : sc->hs;
+	mtls_conn_free(c);
+	shutdown(sc->fd, SHUT_WR);
+	return NULL;
+}
+
+/* The server's handshake on a connection object made before `between`
+ * ran, with a client that holds its certificate until hold_until. */
+static int server_hs(mtls_ctx *s, mtls_ctx *c, time_t hold_until,
+                     void (*between)(mtls_ctx *), char *err, size_t errlen)
+{
+	slow_client sc = {.ctx = c, .hold_until = hold_until};
+	pthread_t t;
+	mtls_conn *conn;
+	int fds[2], hs;
+
+	mk_socketpair(fds);
+	sc.fd = fds[0];
+	conn = mtls_conn_new(s, fds[1], NULL);
+	assert_non_null(conn);
+	if (between != NULL)
+		between(s);
+	assert_int_equal(pthread_create(&t, NULL, slow_client_main, &sc), 0);
+	hs = mtls_handshake(conn);
+	snprintf(err, errlen, "%s", mtls_conn_error(conn) ? mtls_conn_error(conn) : "");
+	if (hs == 0)
+		(void)mtls_write(conn, "x", 1);
+	mtls_conn_free(conn);
+	shutdown(fds[1], SHUT_WR);
+	pthread_join(t, NULL);
+	close(fds[0]);
+	close(fds[1]);
+	return hs;
+}
+
+static void revoke_int3(mtls_ctx *s)
+{
+	check_ok(s, mtls_set_crl(s, pki("ca-revint.crl")));
+}
+
+/* A CRL set after the connection object was made, before its handshake,
+ * applies to it: the material is taken when the handshake starts. */
+static void test_crl_between_new_and_handshake(void **state)
+{
+	int ver = test_version(state);
+	mtls_ctx *s = default_server(ver);
+	mtls_ctx *c = client_with(ver, "client-int3-chain.pem",
+	                          "client-int3.key");
+	char err[600];
+	pair p;
+
+	run_pair(&p, s, c, "localhost"); /* int3 learned, no CRL yet */
+	assert_pair_ok(&p);
+	assert_int_equal(learned(s), 1);
+	assert_int_equal(server_hs(s, c, 0, revoke_int3, err, sizeof(err)),
+	                 MTLS_ERR_PEER_REVOKED);
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+}
+
+/* A CRL of the root whose next update is `secs` away, in dir. */
+static char *short_crl(const char *dir, int secs)
+{
+	const char *src = getenv("MTLS_TEST_SRC"); /* tests/run.sh */
+	char *out = path_in(dir, "short.crl"), cmd[4 * TEST_PATH_MAX];
+	int n = snprintf(cmd, sizeof(cmd), "python3 '%s/short_crl.py' "
+	                 "'%s' '%s' %d '%s'", src ? src : "tests", pki("ca.crt"),
+	                 pki("ca.key"), secs, out);
+
+	assert_true(n > 0 && (size_t)n < sizeof(cmd));
+	assert_int_equal(system(cmd), 0);
+	return out;
+}
+
+/* The learned intermediate was still usable when the handshake started,
+ * but the root's CRL is past its next update when the client's chain is
+ * verified: refused, as the whole chain would be. */
+static void test_shortcut_ends_during_handshake(void **state)
+{
+	int ver = test_version(state);
+	char *dir = make_tmpdir(), *crl, err[600];
+	mtls_ctx *s = default_server(ver), *c = client_with(ver, CLI_CERT,
+	                                                    CLI_KEY);
+	time_t until;
+	pair p;
+
+	crl = short_crl(dir, 8);
+	until = time(NULL) + 8;
+	check_ok(s, mtls_set_crl(s, crl));
+	run_pair(&p, s, c, "localhost");
+	assert_pair_ok(&p);
+	assert_int_equal(learned(s), 1);
+	if (time(NULL) + 2 >= until)
+		skip(); /* too slow a machine to start before the deadline */
+	assert_int_not_equal(server_hs(s, c, until + 2, NULL, err,
+	                               sizeof(err)), 0);
+	/* the full chain says the same */
+	run_pair(&p, s, c, "localhost");
+	assert_true(p.srv.hs < 0);
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+	free(crl);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +384,8 @@ int main(void)
 	    VTEST(test_path_length_above_is_kept),
 	    VTEST(test_untrusted_and_insecure_learn_nothing),
 	    VTEST(test_shortcut_ends_with_crl_and_chain),
+	    VTEST(test_crl_between_new_and_handshake),
+	    VTEST(test_shortcut_ends_during_handshake),
 	};
 
 	pki_dir();

@@ -1228,6 +1228,69 @@ static void test_default_versions(void **state)
 	mtls_ctx_free(c12);
 }
 
+/* #11 finding 12: a context sharing another's trust follows it: a CRL set
+ * on the owner afterwards revokes through every share (and a share of a
+ * share), also after the sharer's own reload; the sharer's own CA stops
+ * the sharing. */
+static void test_share_trust_follows_owner(void **state)
+{
+	int ver = test_version(state);
+	char *dir = make_tmpdir();
+	char *chain = make_chain(dir, "client-revoked.crt");
+	mtls_ctx *owner = default_server(ver);
+	mtls_ctx *sharer = mk_server(ver, SRV_CERT, SRV_KEY, NULL);
+	mtls_ctx *second = mk_server(ver, SRV_CERT, SRV_KEY, NULL);
+	mtls_ctx *bad = mtls_ctx_new(MTLS_ROLE_CLIENT);
+	mtls_ctx *good = default_client(ver);
+	pair p;
+
+	check_ok(bad, mtls_load_client_pair(bad, chain,
+	                                    pki("client-revoked.key")));
+	check_ok(bad, mtls_set_trusted_ca(bad, pki(CA)));
+	check_ok(bad, mtls_ctx_set_tls_versions(bad, ver, ver));
+	check_ok(bad, mtls_ctx_set_session_resumption(bad, 0));
+	check_ok(good, mtls_ctx_set_session_resumption(good, 0));
+	check_ok(sharer, mtls_ctx_share_trust(sharer, owner));
+	check_ok(second, mtls_ctx_share_trust(second, sharer));
+	/* no CRL yet: the revoked client is let in everywhere */
+	run_pair(&p, sharer, bad, "localhost");
+	assert_pair_ok(&p);
+	run_pair(&p, second, bad, "localhost");
+	assert_pair_ok(&p);
+
+	check_ok(owner, mtls_set_crl(owner, pki("int.crl")));
+	run_pair(&p, sharer, bad, "localhost");
+	assert_server_refused(&p, ver, MTLS_ERR_PEER_REVOKED);
+	run_pair(&p, second, bad, "localhost");
+	assert_server_refused(&p, ver, MTLS_ERR_PEER_REVOKED);
+	run_pair(&p, sharer, good, "localhost");
+	assert_pair_ok(&p);
+	/* the sharer's reload re-reads its pair, and keeps following */
+	check_ok(sharer, mtls_ctx_reload(sharer));
+	run_pair(&p, sharer, bad, "localhost");
+	assert_server_refused(&p, ver, MTLS_ERR_PEER_REVOKED);
+	/* a share that would loop is a no-op, not a cycle */
+	check_ok(owner, mtls_ctx_share_trust(owner, second));
+	run_pair(&p, owner, bad, "localhost");
+	assert_server_refused(&p, ver, MTLS_ERR_PEER_REVOKED);
+	/* the sharer's own CA ends the sharing (it keeps the CRL it had:
+	 * dropping it would un-revoke); the owner's next CRL is not its */
+	check_ok(sharer, mtls_set_trusted_ca(sharer, pki(CA)));
+	check_ok(owner, mtls_set_crl(owner, pki("ca.crl")));
+	run_pair(&p, sharer, bad, "localhost");
+	assert_server_refused(&p, ver, MTLS_ERR_PEER_REVOKED);
+	run_pair(&p, second, bad, "localhost");
+	assert_pair_ok(&p);
+
+	mtls_ctx_free(owner);
+	mtls_ctx_free(sharer);
+	mtls_ctx_free(second);
+	mtls_ctx_free(bad);
+	mtls_ctx_free(good);
+	free(chain);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1262,6 +1325,7 @@ int main(void)
 	    VTEST(test_reload),
 	    VTEST(test_conn_outlives_ctx),
 	    VTEST(test_tcp_loopback),
+	    VTEST(test_share_trust_follows_owner),
 	};
 
 	pki_dir();

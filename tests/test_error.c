@@ -2,6 +2,7 @@
  * test_error.c - error codes: their text and their categories.
  */
 #include "common.h"
+#include "internal.h"
 
 /* Every code in mtls.h, with the category its band promises. */
 static const struct {
@@ -184,6 +185,34 @@ static void test_version_macros(void **state)
 	assert_string_equal(want, MTLS_VERSION_STRING);
 }
 
+/* #11 finding 10: peer-controlled text (a certificate's subject, an SNI)
+ * in a message can forge nothing: every byte outside printable ASCII is
+ * written \xNN, a backslash twice, and the result always fits. */
+static void test_escape(void **state)
+{
+	char out[64];
+	mtls_err e = {0};
+
+	(void)state;
+	mtls__escape(out, sizeof(out), "CN=a\nlevel=ERROR x\x1b[31m\\q\xc3\xa9");
+	assert_string_equal(out,
+	                    "CN=a\\x0alevel=ERROR x\\x1b[31m\\\\q\\xc3\\xa9");
+	/* cut at a whole escape, never in the middle of one */
+	mtls__escape(out, 7, "ab\ncd");
+	assert_string_equal(out, "ab\\x0a");
+	mtls__escape(out, 6, "ab\ncd");
+	assert_string_equal(out, "ab");
+	mtls__escape(out, 1, "x");
+	assert_string_equal(out, "");
+	/* failure details go through it */
+	assert_int_equal(mtls__fail(&e, MTLS_ERR_PEER_POLICY,
+	                            "client certificate (%s) refused",
+	                            "CN=x\r\nforged line"),
+	                 MTLS_ERR_PEER_POLICY);
+	assert_null(strpbrk(e.msg, "\r\n"));
+	assert_non_null(strstr(e.msg, "CN=x\\x0d\\x0aforged line"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +226,7 @@ int main(void)
 	    cmocka_unit_test(test_category_unknown),
 	    cmocka_unit_test(test_mbedtls_version),
 	    cmocka_unit_test(test_version_macros),
+	    cmocka_unit_test(test_escape),
 	};
 
 	return cmocka_run_group_tests_name("error", tests, NULL, NULL);

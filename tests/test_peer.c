@@ -17,6 +17,11 @@ typedef struct extra {
 	char *dir;
 	char *evil_crt, *evil_key; /* spiffe://example.org.evil/... */
 	char *ou_crt, *ou_key;     /* OU=payments, OU=ops, CN=ou-client */
+	char *two_crt, *two_key;   /* URIs .../sa/web and .../sa/admin */
+	char *cn2_crt, *cn2_key;   /* CN=web, CN=admin */
+	char *dots_crt, *dots_key; /* .../ns/test/../admin */
+	char *pct_crt, *pct_key;   /* .../ns/test/%2e%2e/admin */
+	char *dbl_crt, *dbl_key;   /* .../ns/test//admin */
 } extra;
 
 static extra X;
@@ -78,6 +83,21 @@ static int setup_extra(void **state)
 	      &X.evil_crt, &X.evil_key);
 	issue("ou", "/OU=payments/OU=ops/CN=ou-client",
 	      "URI:spiffe://example.org/ns/pay/sa/ou", &X.ou_crt, &X.ou_key);
+	issue("two", "/CN=two-uris",
+	      "URI:spiffe://example.org/sa/web,"
+	      "URI:spiffe://example.org/sa/admin,DNS:two.test",
+	      &X.two_crt, &X.two_key);
+	issue("cn2", "/CN=web/CN=admin", "DNS:cn2.test", &X.cn2_crt,
+	      &X.cn2_key);
+	issue("dots", "/CN=dots",
+	      "URI:spiffe://example.org/ns/test/../admin", &X.dots_crt,
+	      &X.dots_key);
+	issue("pct", "/CN=pct",
+	      /* printf(1) makes the file: %% is one % */
+	      "URI:spiffe://example.org/ns/test/%%2e%%2e/admin", &X.pct_crt,
+	      &X.pct_key);
+	issue("dbl", "/CN=dbl", "URI:spiffe://example.org/ns/test//admin",
+	      &X.dbl_crt, &X.dbl_key);
 	return 0;
 }
 
@@ -88,6 +108,16 @@ static int teardown_extra(void **state)
 	free(X.evil_key);
 	free(X.ou_crt);
 	free(X.ou_key);
+	free(X.two_crt);
+	free(X.two_key);
+	free(X.cn2_crt);
+	free(X.cn2_key);
+	free(X.dots_crt);
+	free(X.dots_key);
+	free(X.pct_crt);
+	free(X.pct_key);
+	free(X.dbl_crt);
+	free(X.dbl_key);
 	rm_tree(X.dir);
 	return 0;
 }
@@ -181,6 +211,79 @@ static void test_allow_uri_prefix(void **state)
 	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/", EVIL, 0);
 	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org.evil/", EVIL,
 	       1);
+}
+
+/* The identity reported for a client accepted under (kind, value), or
+ * with no allow list when value is NULL. */
+static void expect_identity(int ver, mtls_allow_kind kind, const char *value,
+                            const char *crt, const char *key,
+                            const char *identity)
+{
+	mtls_ctx *s = value ? server_allowing(ver, kind, value)
+	                    : default_server(ver);
+	mtls_ctx *c = client_from(ver, crt, key);
+	pair p;
+
+	run_pair(&p, s, c, "localhost");
+	assert_pair_ok(&p);
+	assert_int_equal(p.srv.verify, 0);
+	assert_string_equal(p.srv.identity, identity);
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+}
+
+/* #11 finding 4: the identity reported (and forwarded by a proxy) is the
+ * one the policy matched, never another SAN of the same certificate. */
+static void test_identity_is_what_matched(void **state)
+{
+	int ver = test_version(state);
+
+	/* two URI SANs: the rule could match one while the first is
+	 * reported -- refused under any URI rule */
+	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/sa/web/",
+	       X.two_crt, X.two_key, 0);
+	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/sa/web",
+	       X.two_crt, X.two_key, 0);
+	expect(ver, MTLS_ALLOW_URI, "spiffe://example.org/sa/admin",
+	       X.two_crt, X.two_key, 0);
+	/* a DNS rule judges the DNS SAN: that is the identity */
+	expect_identity(ver, MTLS_ALLOW_DNS, "two.test", X.two_crt, X.two_key,
+	                "two.test");
+	/* without a list: the only URI, else the only CN */
+	expect_identity(ver, MTLS_ALLOW_URI, CLIENT_URI, GOOD, CLIENT_URI);
+	expect_identity(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/",
+	                GOOD, CLIENT_URI);
+	expect_identity(ver, MTLS_ALLOW_URI, NULL, GOOD, CLIENT_URI);
+	expect_identity(ver, MTLS_ALLOW_URI, NULL, X.two_crt, X.two_key,
+	                "two-uris");
+	/* two CNs under a CN rule: refused; one CN: it is the identity */
+	expect(ver, MTLS_ALLOW_CN, "web", X.cn2_crt, X.cn2_key, 0);
+	expect(ver, MTLS_ALLOW_CN, "admin", X.cn2_crt, X.cn2_key, 0);
+	expect_identity(ver, MTLS_ALLOW_CN, "ou-client", OU, "ou-client");
+	/* with two CNs and no list there is no single identity */
+	expect_identity(ver, MTLS_ALLOW_DNS, "cn2.test", X.cn2_crt, X.cn2_key,
+	                "cn2.test");
+}
+
+/* #11 informational: a URI prefix judges whole path segments, and URIs a
+ * backend could normalise into another path never match one. */
+static void test_uri_prefix_segments(void **state)
+{
+	int ver = test_version(state);
+	static const char *p = "spiffe://example.org/ns/test/";
+
+	expect(ver, MTLS_ALLOW_URI_PREFIX, p, X.dots_crt, X.dots_key, 0);
+	expect(ver, MTLS_ALLOW_URI_PREFIX, p, X.pct_crt, X.pct_key, 0);
+	expect(ver, MTLS_ALLOW_URI_PREFIX, p, X.dbl_crt, X.dbl_key, 0);
+	/* without the trailing slash: still whole segments */
+	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/ns/te", GOOD,
+	       0);
+	expect(ver, MTLS_ALLOW_URI_PREFIX, "spiffe://example.org/ns/test",
+	       GOOD, 1);
+	expect(ver, MTLS_ALLOW_URI_PREFIX, CLIENT_URI, GOOD, 1);
+	/* an exact rule compares bytes: the literal URI is its own name */
+	expect(ver, MTLS_ALLOW_URI, "spiffe://example.org/ns/admin",
+	       X.dots_crt, X.dots_key, 0);
 }
 
 static void test_allow_dns(void **state)
@@ -431,6 +534,8 @@ int main(void)
 	    VTEST(test_allow_optional),
 	    VTEST(test_client_allow_list),
 	    VTEST(test_allow_added_later),
+	    VTEST(test_identity_is_what_matched),
+	    VTEST(test_uri_prefix_segments),
 	};
 
 	pki_dir();

@@ -141,6 +141,78 @@ static void test_wildcard_host(void **state)
 	fixture_free(&f);
 }
 
+/* #11 finding 2: one host decision.  mtls_conn_host() names the host that
+ * judged the handshake (what a proxy routes by), and an SNI value that is
+ * not a host name is refused, not judged by the default host while a
+ * second matcher elsewhere reads it as a wildcard's name. */
+static void test_host_decision(void **state)
+{
+	int ver = test_version(state);
+	static const struct {
+		const char *sni, *host;
+	} cases[] = {
+	    {"admin.example.com", "admin.example.com"},
+	    {"ADMIN.Example.COM", "admin.example.com"},
+	    {"www.example.com", "*.example.com"},
+	    {"WWW.EXAMPLE.COM", "*.example.com"},
+	    {"a.b.example.com", ""},
+	    {"example.com", ""},
+	    {"other.test", ""},
+	};
+	char name[300];
+	sni_fixture f;
+	pair p;
+
+	fixture(&f, ver);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run_pair(&p, f.listener, f.peek, cases[i].sni);
+		assert_pair_ok(&p);
+		assert_string_equal(p.srv.host, cases[i].host);
+		assert_string_equal(p.srv.sni, cases[i].sni);
+	}
+	/* no SNI (an IP target sends none): the default host */
+	run_pair(&p, f.listener, f.peek, "127.0.0.1");
+	assert_int_equal(p.srv.hs, 0);
+	assert_string_equal(p.srv.host, "");
+
+	/* 254 and 255 bytes ending in ".example.com": over the 253 of a
+	 * host name.  Before, the default host judged them while a
+	 * wildcard matcher elsewhere could route them to *.example.com. */
+	for (size_t len = 254; len <= 255; len++) {
+		size_t body = len - strlen(".example.com");
+		/* labels of 63 bytes: only the total is wrong */
+		for (size_t i = 0; i < body; i++)
+			name[i] = i % 64 == 63 ? '.' : 'a';
+		memcpy(name + body, ".example.com", 13);
+		assert_int_equal(strlen(name), len);
+		assert_int_not_equal(name[body - 1], '.');
+		run_pair(&p, f.listener, f.peek, name);
+		assert_true(p.srv.hs < 0);
+		assert_string_equal(p.srv.host, "");
+		assert_non_null(strstr(p.srv.error, "not a host name"));
+	}
+	{
+		static const char *bad[] = {
+		    "www.example.com.", "a..example.com", ".example.com",
+		    "sp ace.example.com", "tab\t.example.com",
+		    "new\nline.example.com", "*.example.com", "a/b.example.com",
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			run_pair(&p, f.listener, f.peek, bad[i]);
+			if (p.srv.hs >= 0 || p.srv.host[0] != '\0') {
+				dump_pair(&p);
+				fail_msg("SNI \"%s\" was not refused", bad[i]);
+			}
+		}
+	}
+	/* a label of 64 bytes */
+	memset(name, 'b', 64);
+	memcpy(name + 64, ".example.com", 13);
+	run_pair(&p, f.listener, f.peek, name);
+	assert_true(p.srv.hs < 0);
+	fixture_free(&f);
+}
+
 static void test_default_and_unknown(void **state)
 {
 	int ver = test_version(state);
@@ -466,6 +538,7 @@ int main(void)
 	    cmocka_unit_test(test_add_host_args),
 	    VTEST(test_admin_host),
 	    VTEST(test_wildcard_host),
+	    VTEST(test_host_decision),
 	    VTEST(test_default_and_unknown),
 	    VTEST(test_resumption_does_not_cross_hosts),
 	    VTEST(test_host_reload),

@@ -174,6 +174,14 @@ static void test_system(void **state)
 	check_ok(f->ctx, mtls_set_trusted_ca(f->ctx, "system"));
 	assert_true(trust_count(f) > 10);
 	assert_logged(MTLS_LOG_INFO, "ca=system", bundle, NULL);
+	/* #11 finding 11: as a client CA, every public CA may issue client
+	 * certificates: said loudly, on server contexts only */
+	if (mtls_ctx_role(f->ctx) == MTLS_ROLE_SERVER)
+		assert_logged(MTLS_LOG_WARN, "system trust store",
+		              "any public CA", NULL);
+	else
+		assert_null(log_find(MTLS_LOG_WARN, "system trust store", NULL,
+		                     NULL));
 }
 
 static void test_system_env_file(void **state)
