@@ -34,6 +34,7 @@ struct mtls_conn {
 	const mtls_snap *resumed_by; /* server: whose state resumed it */
 	int sni_seen;            /* server: the SNI callback ran */
 	int anchor_stale;        /* a learned anchor ran out before use */
+	int too_deep;            /* the peer's chain is over MTLS_CHAIN_MAX */
 	mbedtls_x509_crt resumed_peer; /* server, TLS 1.3: from the ticket */
 	int has_resumed_peer;
 	uint32_t resumed_flags;
@@ -243,6 +244,7 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		/* Real PKIs are shallow; a deep chain only costs us work. */
 		*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
 		c->chain_flags |= *flags;
+		c->too_deep = 1;
 		return 0;
 	}
 	if (depth != 0) {
@@ -581,6 +583,18 @@ static int verify_failure(mtls_conn *c)
 		return mtls__fail(&c->err, code,
 		                  "%s certificate (%s) not allowed by policy",
 		                  peer_word(c), c->peer_subject);
+	if (c->too_deep)
+		return mtls__fail(&c->err, code,
+		                  "%s certificate (%s) refused: chain deeper "
+		                  "than %d certificates above it",
+		                  peer_word(c), c->peer_subject, MTLS_CHAIN_MAX);
+	if (c->anchor_stale)
+		return mtls__fail(&c->err, code,
+		                  "%s certificate (%s) refused: its intermediate "
+		                  "CA stopped being usable as an anchor during "
+		                  "the handshake (a CRL is due or a CA expired); "
+		                  "the %s may retry",
+		                  peer_word(c), c->peer_subject, peer_word(c));
 	mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 	info[strcspn(info, "\n")] = '\0';
 	return mtls__fail(&c->err, code, "%s certificate (%s) refused: %s",

@@ -363,14 +363,53 @@ static void test_shortcut_ends_during_handshake(void **state)
 	assert_int_equal(learned(s), 1);
 	if (time(NULL) + 2 >= until)
 		skip(); /* too slow a machine to start before the deadline */
-	assert_int_not_equal(server_hs(s, c, until + 2, NULL, err,
-	                               sizeof(err)), 0);
+	assert_int_equal(server_hs(s, c, until + 2, NULL, err, sizeof(err)),
+	                 MTLS_ERR_PEER_UNTRUSTED);
+	assert_non_null(strstr(err, "stopped being usable"));
 	/* the full chain says the same */
 	run_pair(&p, s, c, "localhost");
 	assert_true(p.srv.hs < 0);
 	mtls_ctx_free(s);
 	mtls_ctx_free(c);
 	free(crl);
+	rm_tree(dir);
+}
+
+/* #11 finding 7: a chain deeper than a leaf, four intermediates and the
+ * root is refused; four intermediates still pass. */
+static void test_chain_depth_bound(void **state)
+{
+	int ver = test_version(state);
+	const char *src = getenv("MTLS_TEST_SRC");
+	char *dir = make_tmpdir(), cmd[4 * TEST_PATH_MAX], crt[TEST_PATH_MAX],
+	     key[TEST_PATH_MAX];
+	mtls_ctx *s = default_server(ver);
+
+	for (int n = 4; n <= 5; n++) {
+		mtls_ctx *c = mtls_ctx_new(MTLS_ROLE_CLIENT);
+		pair p;
+
+		snprintf(cmd, sizeof(cmd), "python3 '%s/deep_chain.py' '%s' "
+		         "'%s' %d '%s'", src ? src : "tests", pki("ca.crt"),
+		         pki("ca.key"), n, dir);
+		assert_int_equal(system(cmd), 0);
+		snprintf(crt, sizeof(crt), "%s/deep-%d.pem", dir, n);
+		snprintf(key, sizeof(key), "%s/deep-%d.key", dir, n);
+		check_ok(c, mtls_load_client_pair(c, crt, key));
+		check_ok(c, mtls_set_trusted_ca(c, pki(CA)));
+		check_ok(c, mtls_ctx_set_tls_versions(c, ver, ver));
+		check_ok(c, mtls_ctx_set_session_resumption(c, 0));
+		run_pair(&p, s, c, "localhost");
+		if (n == 4) {
+			assert_pair_ok(&p);
+			assert_int_equal(p.srv.chain_len, 6);
+		} else {
+			assert_server_refused(&p, ver, MTLS_ERR_PEER_UNTRUSTED);
+			assert_non_null(strstr(p.srv.error, "chain deeper"));
+		}
+		mtls_ctx_free(c);
+	}
+	mtls_ctx_free(s);
 	rm_tree(dir);
 }
 
@@ -386,6 +425,7 @@ int main(void)
 	    VTEST(test_shortcut_ends_with_crl_and_chain),
 	    VTEST(test_crl_between_new_and_handshake),
 	    VTEST(test_shortcut_ends_during_handshake),
+	    VTEST(test_chain_depth_bound),
 	};
 
 	pki_dir();
