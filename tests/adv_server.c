@@ -79,10 +79,11 @@ static const char *conn_identity(const mtls_conn *c, int vrc,
 }
 #endif
 
-/* A JSON string, or null: every byte outside printable ASCII escaped. */
+/* "key": a JSON string, or null (key NULL: the value alone): every byte outside printable ASCII escaped. */
 static void json_str(const char *key, const char *s, int comma)
 {
-	printf("\"%s\":", key);
+	if (key != NULL)
+		printf("\"%s\":", key);
 	if (s == NULL) {
 		printf("null");
 	} else {
@@ -310,7 +311,7 @@ static void report(mtls_conn *conn, int rc)
 	json_str("subject", peer.has_cert ? peer.subject : NULL, 1);
 	printf("\"uri\":[");
 	for (int i = 0; i < peer.n_uri && i < MTLS_PEER_MAX_SANS; i++) {
-		json_str("u", peer.uri[i], 0);
+		json_str(NULL, peer.uri[i], 0);
 		if (i + 1 < peer.n_uri)
 			putchar(',');
 	}
