@@ -15,7 +15,8 @@
  * host, SNI).  After a successful handshake it echoes one read back.
  * Exits 0 after N connections, or 3 when no client came in time.
  *
- * --info prints the mbedTLS version and whether TLS 1.3 is available.
+ * --info prints the mbedTLS version, whether TLS 1.3 is available and
+ * whether this is the ADV_OLD_API build.
  * Built with -DADV_OLD_API it also runs on a library older than
  * mtls_conn_host() / mtls_conn_peer_identity() (the security tests run it
  * against the commit before the fixes): host is then never known and the
@@ -200,8 +201,14 @@ static int info(void)
 	int tls13 = ctx != NULL &&
 	            mtls_ctx_set_tls_versions(ctx, MTLS_TLS1_3, MTLS_TLS1_3) == 0;
 
-	printf("{\"mbedtls\":\"%s\",\"tls13\":%s}\n", mtls_mbedtls_version(),
-	       tls13 ? "true" : "false");
+#ifdef ADV_OLD_API
+	const char *api = "old";
+#else
+	const char *api = "new";
+#endif
+
+	printf("{\"mbedtls\":\"%s\",\"tls13\":%s,\"api\":\"%s\"}\n",
+	       mtls_mbedtls_version(), tls13 ? "true" : "false", api);
 	mtls_ctx_free(ctx);
 	return 0;
 }

@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""Adversarial scenarios of security issue #11 against tests/adv_server.
+
+    scenarios.py ADV_SERVER PKI_DIR [SCENARIO...]
+
+Each scenario starts its own adv_server (one process, a bounded number of
+connections, killed by its PID if it outlives the scenario), attacks it
+with the mini TLS client of tls.py or with a real peer (openssl s_client,
+Python's ssl), and checks both what the attacker saw on the wire and the
+JSON line adv_server printed for the connection: what the library
+*reported*.  Every check prints "ok - ..." or "not ok - ..."; the exit
+status is 1 when any check failed.  Scenarios that need TLS 1.3 print
+"skipped: TLS 1.3 not in this build" on an mbedTLS 2.28 build.
+"""
+import base64
+import json
+import os
+import select
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tls  # noqa: E402
+
+ZERO_MASTER = b"\x00" * 48
+VICTIM_URI = "spiffe://example.org/ns/test/sa/client"
+DOMAIN = "example.com"
+
+failures = 0
+SERVER = PKI = None
+INFO = {}
+
+
+def check(name, cond, what):
+    global failures
+    if cond:
+        print("ok - %s: %s" % (name, what))
+    else:
+        failures += 1
+        print("not ok - %s: %s" % (name, what))
+    sys.stdout.flush()
+    return cond
+
+
+def pki(f):
+    return os.path.join(PKI, f)
+
+
+# ---- the target ----------------------------------------------------------
+
+class Server:
+    """adv_server with the given flags; .report() is its next JSON line."""
+
+    def __init__(self, *args, count=1):
+        self.proc = subprocess.Popen(
+            [SERVER, "--count", str(count), "--timeout", "10"] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.buf = b""
+        first = self._line(10)
+        if first is None:
+            self.finish()
+            raise RuntimeError("adv_server did not start: %s" % " ".join(args))
+        self.port = first["port"]
+
+    def _line(self, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def report(self):
+        """The next connection's report (None if none came within 15 s)."""
+        return self._line(15)
+
+    def finish(self):
+        """Waits (bounded) for the server to exit; its status (ASan: an
+        error report makes it non-zero), or None if it had to be killed."""
+        try:
+            rc = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        err = self.proc.stderr.read().decode(errors="replace")
+        if rc != 0 and err:
+            sys.stdout.write("# adv_server stderr:\n# " +
+                             err.replace("\n", "\n# ") + "\n")
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def listener_args(verify="require", *extra):
+    return ["--cert", pki("server-ec-chain.pem"), "--key", pki("server-ec.key"),
+            "--ca", pki("ca-bundle.pem"), "--verify", verify] + list(extra)
+
+
+def sni_hosts():
+    """*.example.com (verify optional) and admin.example.com (its own CA
+    and verify require) beside the listener."""
+    return ["--host", "*.%s,%s,%s,%s,optional" % (
+                DOMAIN, pki("wild-server.crt"), pki("wild-server.key"),
+                pki("ca-bundle.pem")),
+            "--host", "admin.%s,%s,%s,%s,require" % (
+                DOMAIN, pki("admin-server.crt"), pki("admin-server.key"),
+                pki("ca-bundle.pem"))]
+
+
+def finish(name, srv):
+    check(name, srv.finish() == 0, "adv_server served every connection and "
+          "exited cleanly")
+
+
+def no_identity(r):
+    """The report names nobody: no verified peer, no identity."""
+    return (r is not None and r.get("identity") is None and
+            (r["rc"] != 0 or r["verify"] != 0) and
+            (r["rc"] != 0 or not r["resumed"]))
+
+
+# ---- real peers ----------------------------------------------------------
+
+def der_tlv(b, i):
+    tag, n = b[i], b[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n, i = int.from_bytes(b[i:i + k], "big"), i + k
+    return tag, b[i:i + n], i + n
+
+
+def session_ticket(pem):
+    """The ticket ([10] tlsext_tick) of an OpenSSL SSL_SESSION PEM."""
+    der = base64.b64decode("".join(
+        line for line in pem.splitlines() if not line.startswith("-----")))
+    _, seq, _ = der_tlv(der, 0)
+    i = 0
+    while i < len(seq):
+        tag, content, i = der_tlv(seq, i)
+        if tag == 0xAA:
+            return der_tlv(content, 0)[1]
+    return None
+
+
+def victim_ticket(port, version):
+    """A legitimate client (openssl s_client with client-ec, the victim)
+    connects over TLS `version` ("1_2"/"1_3"), says hello and keeps the
+    session ticket the server gave it: what an attacker may capture."""
+    with tempfile.TemporaryDirectory() as d:
+        sess = os.path.join(d, "sess.pem")
+        try:
+            subprocess.run(
+                ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                 "-tls" + version, "-cert", pki("client-ec.crt"),
+                 "-key", pki("client-ec.key"), "-CAfile", pki("ca.crt"),
+                 "-sess_out", sess, "-ign_eof", "-quiet"],
+                input=b"victim\n", capture_output=True, timeout=15)
+        except subprocess.TimeoutExpired:
+            return None
+        if not os.path.exists(sess):
+            return None
+        with open(sess) as f:
+            return session_ticket(f.read())
+
+
+def ssl_client(port, cert, key, sni=None, check_name=False):
+    """A Python ssl client with a certificate, sending SNI `sni` (and
+    checking the server's certificate for it if check_name); True if its
+    message came back.  Its own view does not matter to the checks (a
+    TLS 1.3 client learns of a refusal only when it reads): adv_server's
+    report does."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki("ca-bundle.pem"))
+    ctx.load_cert_chain(pki(cert), pki(key))
+    ctx.check_hostname = check_name
+    if not check_name:
+        ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with tls.socket.create_connection(("127.0.0.1", port),
+                                          timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname=sni) as t:
+                t.sendall(b"ping")
+                return t.recv(100) == b"ping"
+    except (OSError, ssl.SSLError):
+        return False
+
+
+# ---- scenarios -----------------------------------------------------------
+
+def ticket13_in_tls12():
+    """Finding 1 (critical, mbedTLS 3.6): a victim's TLS 1.3 session ticket
+    replayed in a TLS 1.2 ClientHello (session_ticket extension, random
+    session id, ECDHE-ECDSA-AES128/256-GCM).  mbedTLS 3.6.6 resumes it
+    with an all-zero master secret, so an attacker without any
+    certificate completes the abbreviated handshake and is reported as
+    the victim.  Fixed: the session is refused (full handshake, no echo of
+    our session id), the attacker cannot finish, nothing is verified."""
+    name = "ticket13_in_tls12"
+    with Server(*listener_args(), count=2) as srv:
+        ticket = victim_ticket(srv.port, "1_3")
+        r = srv.report()
+        check(name, ticket is not None and r and r["rc"] == 0 and
+              r["version"] == "TLSv1.3" and r["identity"] == VICTIM_URI,
+              "the victim gets a TLS 1.3 ticket for its verified identity")
+        res = tls.tls12_resume(srv.port, ticket or b"", ZERO_MASTER)
+        r = srv.report()
+        check(name, not res["resumed"],
+              "the server does not resume the TLS 1.3 ticket in TLS 1.2 "
+              "(%s)" % ("full handshake" if res["full"] else
+                        "alert %s" % res["alert"]))
+        check(name, not res["server_finished_ok"] and not res["completed"],
+              "the attacker cannot complete a handshake under an all-zero "
+              "master secret")
+        check(name, no_identity(r) and r["has_cert"] == 0,
+              "adv_server reports no verified identity: %s" % json.dumps(r))
+        finish(name, srv)
+
+
+def ticket12_replay():
+    """Finding 1, baseline (both builds): a victim's TLS 1.2 ticket replayed
+    by an eavesdropper, who lacks its master secret (tried: all zeros).
+    The server may resume, but the attacker cannot check its Finished nor
+    produce one: the handshake fails and nothing verified is reported."""
+    name = "ticket12_replay"
+    with Server(*listener_args(), count=2) as srv:
+        ticket = victim_ticket(srv.port, "1_2")
+        r = srv.report()
+        check(name, ticket is not None and r and r["rc"] == 0 and
+              r["version"] == "TLSv1.2" and r["identity"] == VICTIM_URI,
+              "the victim gets a TLS 1.2 ticket for its verified identity")
+        res = tls.tls12_resume(srv.port, ticket or b"", ZERO_MASTER)
+        r = srv.report()
+        check(name, not res["server_finished_ok"] and not res["completed"],
+              "the eavesdropper cannot complete the resumption (resumed=%s)"
+              % res["resumed"])
+        check(name, r is not None and r["rc"] != 0 and no_identity(r),
+              "adv_server reports a failed handshake, nobody verified: %s"
+              % json.dumps(r))
+        finish(name, srv)
+
+
+def hrr_sni_switch():
+    """Finding 3 (mbedTLS 3.6): TLS 1.3 ClientHello #1 names a.example.com
+    (host *.example.com, verify optional) with an empty key_share, so the
+    server sends a HelloRetryRequest; ClientHello #2 names
+    admin.example.com (another host, its own CA, verify require).  Fixed:
+    the second ClientHello is answered by an alert, not a ServerHello.
+    Control: the same name twice gets a ServerHello."""
+    name = "hrr_sni_switch"
+    with Server(*listener_args(), *sni_hosts(), count=2) as srv:
+        first, second = tls.hrr_then(srv.port, b"a." + DOMAIN.encode(),
+                                     b"admin." + DOMAIN.encode())
+        r = srv.report()
+        check(name, first and first[0] == "hrr",
+              "ClientHello #1 without a key share gets a HelloRetryRequest")
+        check(name, second is not None and second[0] == "alert",
+              "ClientHello #2 naming another host gets an alert (got %r)"
+              % (second,))
+        check(name, r is not None and r["rc"] != 0,
+              "adv_server reports a failed handshake: %s" % json.dumps(r))
+        first, second = tls.hrr_then(srv.port, b"a." + DOMAIN.encode(),
+                                     b"a." + DOMAIN.encode())
+        r = srv.report()
+        check(name, first and first[0] == "hrr" and second and
+              second[0] == "sh",
+              "control: the same name twice gets a ServerHello (got %r)"
+              % (second,))
+        if INFO.get("api") == "new":
+            check(name, r is not None and r["host"] == "*." + DOMAIN,
+                  "control: the wildcard host judged it: %s" % json.dumps(r))
+        finish(name, srv)
+
+
+def bad_snis():
+    label = "a" * 63
+    long = ".".join([label] * 3) + "."  # 192 bytes
+    pad = lambda n: long + "b" * (n - len(long) - len("." + DOMAIN)) + \
+        "." + DOMAIN  # noqa: E731
+    return [("254 bytes", pad(254).encode()), ("255 bytes", pad(255).encode()),
+            ("trailing dot", b"a.example.com."),
+            ("empty label", b"a..example.com"),
+            ("NUL byte", b"admin.example.com\x00.evil"),
+            ("space", b"a b.example.com"), ("newline", b"a\n.example.com")]
+
+
+def sni_malformed():
+    """Finding 2 (both builds): SNI values that are not host names (254 and
+    255 bytes, a trailing dot, an empty label, a NUL byte, a space, a
+    newline), in a TLS 1.2 ClientHello (and a TLS 1.3 one where the build
+    has it).  Fixed: refused with an alert whatever the unknown-host
+    policy; adv_server reports a failed handshake and no host.  Control:
+    valid names select their host (wildcard, exact, unknown -> default)."""
+    name = "sni_malformed"
+    cases = [(v, s, 12) for v, s in bad_snis()]
+    if INFO.get("tls13"):
+        cases += [(v, s, 13) for v, s in bad_snis()]
+    controls = [("foo." + DOMAIN, "*." + DOMAIN), ("admin." + DOMAIN,
+                                                    "admin." + DOMAIN),
+                ("x.other.test", None)]
+    with Server(*listener_args("optional"), *sni_hosts(),
+                count=len(cases) + len(controls)) as srv:
+        for what, sni, ver in cases:
+            conn = tls.Conn(srv.port)
+            try:
+                if ver == 12:
+                    conn.send(tls.HANDSHAKE, tls.client_hello(
+                        tls.TLS12_SUITES, tls.tls12_exts(sni)))
+                else:
+                    share = tls.KeyShare(tls.X25519)
+                    conn.send(tls.HANDSHAKE, tls.tls13_hello(
+                        sni, [(tls.X25519, share.public)]))
+                reply = tls.first_reply(conn)
+            finally:
+                conn.close()
+            r = srv.report()
+            check(name, reply[0] == "alert",
+                  "TLS 1.%d SNI with %s: refused with an alert (got %r)"
+                  % (ver - 10, what, reply[:2]))
+            check(name, r is not None and r["rc"] != 0 and
+                  r.get("host") is None,
+                  "TLS 1.%d SNI with %s: adv_server reports a failed "
+                  "handshake, no host: %s" % (ver - 10, what, json.dumps(r)))
+        for sni, host in controls:
+            echoed = ssl_client(srv.port, "client-ec.crt", "client-ec.key",
+                                sni, check_name=host is not None)
+            r = srv.report()
+            good = echoed and r is not None and r["rc"] == 0
+            if INFO.get("api") == "new":
+                good = good and r["host"] == host and r["sni"] == sni
+            check(name, good, "control: SNI %s -> host %s: %s"
+                  % (sni, host, json.dumps(r)))
+        finish(name, srv)
+
+
+def psk_wrong_age():
+    """Finding 6 (mbedTLS 3.6): the victim's TLS 1.3 ticket in an
+    attacker's pre_shared_key with a wrong obfuscated_ticket_age and a
+    bogus binder, server in verify optional.  mbedTLS decrypts the ticket
+    (our callback runs) but refuses it for its age and runs a full
+    handshake, which the attacker completes with an empty client
+    Certificate.  The old code reported resumed=1 and the victim's
+    subject; fixed: resumed=0, no certificate, no identity."""
+    name = "psk_wrong_age"
+    with Server(*listener_args("optional"), count=2) as srv:
+        ticket = victim_ticket(srv.port, "1_3")
+        r = srv.report()
+        check(name, ticket is not None and r and r["rc"] == 0 and
+              r["identity"] == VICTIM_URI,
+              "the victim gets a TLS 1.3 ticket for its verified identity")
+        age = int.from_bytes(os.urandom(4), "big")
+        res = tls.tls13_full(srv.port, psk=(ticket or b"\x00", age,
+                                            os.urandom(32)))
+        r = srv.report()
+        check(name, not res["psk_accepted"],
+              "the server does not accept the PSK (wrong age, bogus binder)")
+        check(name, res["completed"] and res["cert_requested"],
+              "the attacker completes a full handshake with an empty "
+              "Certificate (verify optional): %r" % (res,))
+        check(name, r is not None and r["rc"] == 0 and r["resumed"] == 0 and
+              r["has_cert"] == 0 and r["subject"] is None and
+              no_identity(r),
+              "adv_server reports resumed=0, no certificate, no identity: %s"
+              % json.dumps(r))
+        finish(name, srv)
+
+
+def uri_policy():
+    """Finding 4 (both builds): URI allow rules judge one identity per
+    certificate.  Against uri-prefix spiffe://example.org/sa/web: a
+    certificate with two URI SANs (.../sa/web and .../sa/admin) is
+    refused; "..", "%2e%2e" and ".../sa/webadmin" do not pass the prefix;
+    a single URI under it passes and is the identity reported.  Against
+    the exact rule uri=spiffe://example.org/sa/web the two-URI certificate
+    is refused too."""
+    name = "uri_policy"
+    prefix = "spiffe://example.org/sa/web"
+    cases = [("client-uri2", None), ("client-webdot", None),
+             ("client-webpct", None), ("client-webadmin", None),
+             ("client-web", prefix), ("client-websub", prefix + "/x")]
+    with Server(*listener_args("require", "--allow", "uri-prefix=" + prefix),
+                count=len(cases)) as srv:
+        for cert, ident in cases:
+            ssl_client(srv.port, cert + ".crt", cert + ".key")
+            r = srv.report()
+            if ident is None:
+                check(name, r is not None and r["rc"] != 0 and
+                      r["identity"] is None,
+                      "prefix rule: %s refused: %s" % (cert, json.dumps(r)))
+            else:
+                check(name, r is not None and r["rc"] == 0 and
+                      r["verify"] == 0 and r["identity"] == ident,
+                      "prefix rule: %s accepted as %s: %s"
+                      % (cert, ident, json.dumps(r)))
+        finish(name, srv)
+    with Server(*listener_args("require", "--allow", "uri=" + prefix),
+                count=2) as srv:
+        for cert, ident in [("client-uri2", None), ("client-web", prefix)]:
+            ssl_client(srv.port, cert + ".crt", cert + ".key")
+            r = srv.report()
+            check(name, r is not None and (r["rc"] == 0) == (ident is not None)
+                  and r["identity"] == ident,
+                  "exact rule: %s -> %s: %s" % (cert, ident, json.dumps(r)))
+        finish(name, srv)
+
+
+SCENARIOS = [  # (function, needs TLS 1.3)
+    (ticket13_in_tls12, True), (ticket12_replay, False),
+    (hrr_sni_switch, True), (sni_malformed, False), (psk_wrong_age, True),
+    (uri_policy, False)]
+
+
+def main(argv):
+    global SERVER, PKI, INFO
+    if len(argv) < 3:
+        print(__doc__)
+        return 2
+    SERVER, PKI = argv[1], argv[2]
+    INFO.update(json.loads(subprocess.run(
+        [SERVER, "--info"], capture_output=True, timeout=10).stdout))
+    print("# adv_server: mbedTLS %s, TLS 1.3 %s, API %s"
+          % (INFO["mbedtls"], INFO["tls13"], INFO["api"]))
+    wanted = set(argv[3:])
+    for fn, needs13 in SCENARIOS:
+        if wanted and fn.__name__ not in wanted:
+            continue
+        print("# %s" % fn.__name__)
+        if needs13 and not INFO["tls13"]:
+            print("skip - %s: skipped: TLS 1.3 not in this build"
+                  % fn.__name__)
+            continue
+        try:
+            fn()
+        except Exception as e:  # a harness error is a failure, not a pass
+            check(fn.__name__, False, "scenario raised %r" % (e,))
+    print("# %d check(s) failed" % failures if failures else "# all passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
