@@ -349,27 +349,23 @@ def sni_malformed():
         finish(name, srv)
 
 
-def psk_wrong_age():
-    """Finding 6 (mbedTLS 3.6): the victim's TLS 1.3 ticket in an
-    attacker's pre_shared_key with a wrong obfuscated_ticket_age and a
-    bogus binder, server in verify optional.  mbedTLS decrypts the ticket
-    (our callback runs) but refuses it for its age and runs a full
-    handshake, which the attacker completes with an empty client
-    Certificate.  The old code reported resumed=1 and the victim's
-    subject; fixed: resumed=0, no certificate, no identity."""
-    name = "psk_wrong_age"
+def psk_attack(name, version, **kw):
+    """A victim's ticket of TLS `version` offered as an attacker's TLS 1.3
+    PSK, then a full handshake with an empty client Certificate; checks
+    that the server (verify optional) reports nobody."""
     with Server(*listener_args("optional"), count=2) as srv:
-        ticket = victim_ticket(srv.port, "1_3")
+        ticket = victim_ticket(srv.port, version)
         r = srv.report()
         check(name, ticket is not None and r and r["rc"] == 0 and
               r["identity"] == VICTIM_URI,
-              "the victim gets a TLS 1.3 ticket for its verified identity")
+              "the victim gets a TLS %s ticket for its verified identity"
+              % version.replace("_", "."))
         age = int.from_bytes(os.urandom(4), "big")
         res = tls.tls13_full(srv.port, psk=(ticket or b"\x00", age,
-                                            os.urandom(32)))
+                                            os.urandom(32)), **kw)
         r = srv.report()
         check(name, not res["psk_accepted"],
-              "the server does not accept the PSK (wrong age, bogus binder)")
+              "the server does not accept the PSK")
         check(name, res["completed"] and res["cert_requested"],
               "the attacker completes a full handshake with an empty "
               "Certificate (verify optional): %r" % (res,))
@@ -379,6 +375,27 @@ def psk_wrong_age():
               "adv_server reports resumed=0, no certificate, no identity: %s"
               % json.dumps(r))
         finish(name, srv)
+
+
+def psk_wrong_age():
+    """Finding 6 (mbedTLS 3.6): the victim's TLS 1.3 ticket in an
+    attacker's pre_shared_key with a wrong obfuscated_ticket_age and a
+    bogus binder, server in verify optional.  mbedTLS decrypts the ticket
+    (our callback runs) but refuses it for its age and runs a full
+    handshake, which the attacker completes with an empty client
+    Certificate.  The old code reported resumed=1 and the victim's
+    subject; fixed: resumed=0, no certificate, no identity."""
+    psk_attack("psk_wrong_age", "1_3")
+
+
+def ticket12_as_psk():
+    """Findings 1 and 6 crossed (mbedTLS 3.6): the victim's TLS 1.2 ticket
+    as an attacker's TLS 1.3 PSK, its binder computed under an empty PSK
+    (what a session without a TLS 1.3 resumption key might hold).  Fixed:
+    the PSK is refused, the full handshake with an empty Certificate is
+    reported as resumed=0, no certificate, no identity (the old code
+    reported resumed=1: our callback had opened the ticket)."""
+    psk_attack("ticket12_as_psk", "1_2", psk_key=b"", psk_hash="sha384")
 
 
 def uri_policy():
@@ -423,7 +440,7 @@ def uri_policy():
 SCENARIOS = [  # (function, needs TLS 1.3)
     (ticket13_in_tls12, True), (ticket12_replay, False),
     (hrr_sni_switch, True), (sni_malformed, False), (psk_wrong_age, True),
-    (uri_policy, False)]
+    (ticket12_as_psk, True), (uri_policy, False)]
 
 
 def main(argv):

@@ -444,6 +444,21 @@ def tls12_resume(port, ticket, master, sni=None, suites=None,
 
 # ---- TLS 1.3 -------------------------------------------------------------
 
+def bind_psk(ch, key, hname):
+    """The ClientHello `ch` (ending in a pre_shared_key extension with one
+    binder of the hash's length) with that binder computed from the PSK
+    `key` (RFC 8446 4.2.11.2: HMAC over the hello truncated before the
+    binders list, under the resumption binder key)."""
+    hlen = hashlib.new(hname).digest_size
+    early = hkdf_extract(b"\x00" * hlen, key, hname)
+    bk = derive_secret(early, b"res binder", b"", hname)
+    fk = expand_label(bk, b"finished", b"", hlen, hname)
+    partial = ch[:-(2 + 1 + hlen)]
+    binder = hmac.new(fk, hashlib.new(hname, partial).digest(),
+                      hname).digest()
+    return partial + vec16(vec8(binder))
+
+
 def tls13_hello(sni, shares, groups=(X25519, SECP256R1), psk=None,
                 session_id=None, random=None, cookie=None):
     """A TLS 1.3 ClientHello; psk = (identity, age, binder)."""
@@ -495,11 +510,13 @@ def hrr_then(port, sni1, sni2):
         conn.close()
 
 
-def tls13_full(port, sni=None, psk=None, data=b"adversary says hello"):
+def tls13_full(port, sni=None, psk=None, data=b"adversary says hello",
+               psk_key=None, psk_hash="sha256"):
     """A TLS 1.3 full handshake with an empty client Certificate when one
     is requested (the server's certificate is not checked).  psk is
     offered in the ClientHello and must be refused by the server: we do
-    not know its key.  Returns a dict: psk_accepted, cert_requested,
+    not know its key (psk_key: the binder is computed with that key and
+    psk_hash instead of left as given).  Returns a dict: psk_accepted, cert_requested,
     server_finished_ok, completed (our data echoed), alert."""
     res = {"psk_accepted": False, "cert_requested": False, "alert": None,
            "server_finished_ok": False, "completed": False, "hrr": False}
@@ -507,7 +524,11 @@ def tls13_full(port, sni=None, psk=None, data=b"adversary says hello"):
     conn.tls13 = True
     share = KeyShare(X25519)
     try:
+        if psk_key is not None:  # a placeholder binder of the right size
+            psk = psk[:2] + (bytes(hashlib.new(psk_hash).digest_size),)
         ch = tls13_hello(sni, [(X25519, share.public)], psk=psk)
+        if psk_key is not None:
+            ch = bind_psk(ch, psk_key, psk_hash)
         conn.send(HANDSHAKE, ch)
         m = conn.expect_hs()
         sh = parse_server_hello(m[2])
