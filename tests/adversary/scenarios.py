@@ -262,11 +262,19 @@ def hrr_sni_switch():
     server sends a HelloRetryRequest; ClientHello #2 names
     admin.example.com (another host, its own CA, verify require).  Fixed:
     the second ClientHello is answered by an alert, not a ServerHello.
-    Control: the same name twice gets a ServerHello."""
+    Control: the same name twice gets a ServerHello.  Then the switch the
+    other way round, carried through a full handshake without a client
+    certificate: admin's "require" must not be escaped by naming the
+    optional host in ClientHello #2 (the old code completed it, serving
+    admin's certificate under the other host's verify mode).  Adding or
+    dropping the name in ClientHello #2 is not refused (RFC 8446 4.1.2
+    would), but the host that judged is the one reported and whose
+    certificate and verify mode applied."""
     name = "hrr_sni_switch"
-    with Server(*listener_args(), *sni_hosts(), count=2) as srv:
-        first, second = tls.hrr_then(srv.port, b"a." + DOMAIN.encode(),
-                                     b"admin." + DOMAIN.encode())
+    a, admin = b"a." + DOMAIN.encode(), b"admin." + DOMAIN.encode()
+    new_api = INFO.get("api") == "new"
+    with Server(*listener_args(), *sni_hosts(), count=5) as srv:
+        first, second = tls.hrr_then(srv.port, a, admin)
         r = srv.report()
         check(name, first and first[0] == "hrr",
               "ClientHello #1 without a key share gets a HelloRetryRequest")
@@ -275,16 +283,35 @@ def hrr_sni_switch():
               % (second,))
         check(name, r is not None and r["rc"] != 0,
               "adv_server reports a failed handshake: %s" % json.dumps(r))
-        first, second = tls.hrr_then(srv.port, b"a." + DOMAIN.encode(),
-                                     b"a." + DOMAIN.encode())
+        first, second = tls.hrr_then(srv.port, a, a)
         r = srv.report()
         check(name, first and first[0] == "hrr" and second and
               second[0] == "sh",
               "control: the same name twice gets a ServerHello (got %r)"
               % (second,))
-        if INFO.get("api") == "new":
+        if new_api:
             check(name, r is not None and r["host"] == "*." + DOMAIN,
                   "control: the wildcard host judged it: %s" % json.dumps(r))
+        res = tls.tls13_full(srv.port, sni=admin, retry_sni=a)
+        r = srv.report()
+        check(name, res["hrr"] and not res["completed"] and
+              r is not None and r["rc"] != 0 and r["identity"] is None,
+              "admin.example.com then a.example.com, no client certificate:"
+              " no handshake completes: %r %s" % (res, json.dumps(r)))
+        # (ClientHello #1 name, #2 name, certificate served, host, rc == 0)
+        for n1, n2, cert, host, done in [
+                (None, admin, "CN=" + admin.decode(), admin.decode(), False),
+                (a, None, "CN=*." + DOMAIN, "*." + DOMAIN, True)]:
+            res = tls.tls13_full(srv.port, sni=n1, retry_sni=n2)
+            r = srv.report()
+            good = (res["server_cert"] == cert and r is not None and
+                    (r["rc"] == 0) == done and r["identity"] is None)
+            if new_api:
+                good = good and r["host"] == host
+            check(name, good, "SNI %s then %s: served %s, judged by %s "
+                  "(verify %s): %r %s" % (n1, n2, cert, host,
+                                          "optional" if done else "require",
+                                          res, json.dumps(r)))
         finish(name, srv)
 
 

@@ -510,28 +510,63 @@ def hrr_then(port, sni1, sni2):
         conn.close()
 
 
+RETRY_OFF = object()
+
+
+def server_cert_subject(body):
+    """The subject of the first certificate of a TLS 1.3 Certificate."""
+    from cryptography import x509
+    i = 1 + body[0] + 3  # request context, certificate_list length
+    n = struct.unpack("!I", b"\x00" + body[i:i + 3])[0]
+    return x509.load_der_x509_certificate(
+        body[i + 3:i + 3 + n]).subject.rfc4514_string()
+
+
 def tls13_full(port, sni=None, psk=None, data=b"adversary says hello",
-               psk_key=None, psk_hash="sha256"):
+               psk_key=None, psk_hash="sha256", retry_sni=RETRY_OFF):
     """A TLS 1.3 full handshake with an empty client Certificate when one
     is requested (the server's certificate is not checked).  psk is
     offered in the ClientHello and must be refused by the server: we do
     not know its key (psk_key: the binder is computed with that key and
-    psk_hash instead of left as given).  Returns a dict: psk_accepted, cert_requested,
-    server_finished_ok, completed (our data echoed), alert."""
+    psk_hash instead of left as given).  retry_sni: the first ClientHello
+    has no key share, and the second, after the HelloRetryRequest, names
+    retry_sni (None: no SNI).  Returns a dict: psk_accepted,
+    cert_requested, server_cert (its subject), server_finished_ok,
+    completed (our data echoed), alert, hrr."""
     res = {"psk_accepted": False, "cert_requested": False, "alert": None,
-           "server_finished_ok": False, "completed": False, "hrr": False}
+           "server_finished_ok": False, "completed": False, "hrr": False,
+           "server_cert": None}
     conn = Conn(port)
     conn.tls13 = True
     share = KeyShare(X25519)
+    retry = retry_sni is not RETRY_OFF
+    sid, rnd = os.urandom(32), os.urandom(32)
     try:
         if psk_key is not None:  # a placeholder binder of the right size
             psk = psk[:2] + (bytes(hashlib.new(psk_hash).digest_size),)
-        ch = tls13_hello(sni, [(X25519, share.public)], psk=psk)
+        ch = tls13_hello(sni, [] if retry else [(X25519, share.public)],
+                         psk=psk, session_id=sid, random=rnd)
         if psk_key is not None:
             ch = bind_psk(ch, psk_key, psk_hash)
         conn.send(HANDSHAKE, ch)
         m = conn.expect_hs()
         sh = parse_server_hello(m[2])
+        if m[1] == SERVER_HELLO and sh["hrr"] and retry:
+            # RFC 8446 4.4.1: ClientHello1 becomes a synthetic message_hash
+            res["hrr"] = True
+            hname = SUITES[sh["suite"]][1]
+            ch1 = hashlib.new(hname, ch).digest()
+            prefix = u8(254) + vec24(ch1) + m[3]
+            group = struct.unpack("!H", sh["exts"][EXT_KEY_SHARE][:2])[0]
+            share = KeyShare(group)
+            cookie = sh["exts"].get(EXT_COOKIE)
+            ch = tls13_hello(retry_sni, [(group, share.public)],
+                             session_id=sid, random=rnd,
+                             cookie=cookie[2:] if cookie else None)
+            conn.send(HANDSHAKE, ch)
+            ch = prefix + ch
+            m = conn.expect_hs()
+            sh = parse_server_hello(m[2])
         if m[1] != SERVER_HELLO or sh["hrr"]:
             res["hrr"] = sh["hrr"]
             return res
@@ -562,6 +597,8 @@ def tls13_full(port, sni=None, psk=None, data=b"adversary says hello",
                 res["server_finished_ok"] = m[2] == want
                 transcript += m[3]
                 break
+            if m[1] == CERTIFICATE:
+                res["server_cert"] = server_cert_subject(m[2])
             if m[1] == CERTIFICATE_REQUEST:
                 res["cert_requested"] = True
                 context = m[2][1:1 + m[2][0]]
