@@ -13,12 +13,20 @@
 #   ticket12_replay           a captured TLS 1.2 ticket without its master
 #     secret: the handshake fails, nothing verified is reported
 #   hrr_sni_switch (3.6)      another SNI in the ClientHello after a
-#     HelloRetryRequest gets an alert; the same SNI gets a ServerHello
+#     HelloRetryRequest gets an alert; the same SNI gets a ServerHello; a
+#     switch from a "require" host to an "optional" one does not complete
+#     without a certificate
 #   sni_malformed             SNI of 254/255 bytes, trailing dot, empty
 #     label, NUL, space, newline: alert, failed handshake, no host; valid
 #     names select their host
 #   psk_wrong_age (3.6)       the victim's ticket as an attacker's PSK with
 #     a wrong age: full handshake, resumed=0, no certificate, no identity
+#   ticket12_as_psk (3.6)     the victim's TLS 1.2 ticket as a TLS 1.3 PSK:
+#     refused, the full handshake reported as not resumed
+#   resumption_bounds         the victim's own resumption (its secrets from
+#     its OpenSSL session) completes on the issuing host (control) and is
+#     refused on another host, TLS 1.2 (SNI before or after the ticket)
+#     and TLS 1.3
 #   uri_policy                two URI SANs, "..", "%2e%2e", a longer last
 #     segment are refused by a URI-prefix rule; one URI is the identity
 #

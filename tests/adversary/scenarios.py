@@ -146,38 +146,67 @@ def der_tlv(b, i):
     return tag, b[i:i + n], i + n
 
 
-def session_ticket(pem):
-    """The ticket ([10] tlsext_tick) of an OpenSSL SSL_SESSION PEM."""
+def session_fields(pem):
+    """From an OpenSSL SSL_SESSION PEM: suite, master (TLS 1.2: the master
+    secret; TLS 1.3: the resumption PSK), ticket ([10]) and age_add
+    ([14]); what only the legitimate client knows, apart from the
+    ticket."""
     der = base64.b64decode("".join(
         line for line in pem.splitlines() if not line.startswith("-----")))
     _, seq, _ = der_tlv(der, 0)
-    i = 0
+    out, plain, i = {"ticket": None, "age_add": 0}, [], 0
     while i < len(seq):
         tag, content, i = der_tlv(seq, i)
-        if tag == 0xAA:
-            return der_tlv(content, 0)[1]
-    return None
+        if tag in (0x02, 0x04):
+            plain.append(content)
+        elif tag == 0xAA:
+            out["ticket"] = der_tlv(content, 0)[1]
+        elif tag == 0xAE:
+            out["age_add"] = int.from_bytes(der_tlv(content, 0)[1], "big")
+    out["suite"] = int.from_bytes(plain[2], "big")
+    out["master"] = plain[4]
+    return out
 
 
-def victim_ticket(port, version):
+def victim_session(port, version, sni=None):
     """A legitimate client (openssl s_client with client-ec, the victim)
     connects over TLS `version` ("1_2"/"1_3"), says hello and keeps the
-    session ticket the server gave it: what an attacker may capture."""
+    session the server gave it (session_fields(), plus "when": the time
+    it ended).  An attacker may capture the ticket, nothing else."""
     with tempfile.TemporaryDirectory() as d:
         sess = os.path.join(d, "sess.pem")
+        cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+               "-tls" + version, "-cert", pki("client-ec.crt"),
+               "-key", pki("client-ec.key"), "-CAfile", pki("ca.crt"),
+               "-sess_out", sess, "-ign_eof", "-quiet"]
+        if sni is not None:
+            cmd += ["-servername", sni]
         try:
-            subprocess.run(
-                ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-                 "-tls" + version, "-cert", pki("client-ec.crt"),
-                 "-key", pki("client-ec.key"), "-CAfile", pki("ca.crt"),
-                 "-sess_out", sess, "-ign_eof", "-quiet"],
-                input=b"victim\n", capture_output=True, timeout=15)
+            subprocess.run(cmd, input=b"victim\n", capture_output=True,
+                           timeout=15)
         except subprocess.TimeoutExpired:
             return None
         if not os.path.exists(sess):
             return None
         with open(sess) as f:
-            return session_ticket(f.read())
+            out = session_fields(f.read())
+        out["when"] = time.monotonic()
+        return out if out["ticket"] else None
+
+
+def victim_ticket(port, version, sni=None):
+    """The ticket of victim_session(), all an eavesdropper gets."""
+    s = victim_session(port, version, sni)
+    return s["ticket"] if s else None
+
+
+def psk_of(session):
+    """The (identity, obfuscated age, placeholder binder) to offer the
+    session's ticket as its rightful owner, and the PSK hash."""
+    hname = tls.SUITES[session["suite"]][1]
+    age = int((time.monotonic() - session["when"]) * 1000)
+    return ((session["ticket"], (age + session["age_add"]) & 0xFFFFFFFF,
+             b""), hname)
 
 
 def ssl_client(port, cert, key, sni=None, check_name=False):
@@ -253,6 +282,64 @@ def ticket12_replay():
         check(name, r is not None and r["rc"] != 0 and no_identity(r),
               "adv_server reports a failed handshake, nobody verified: %s"
               % json.dumps(r))
+        finish(name, srv)
+
+
+def resumption_bounds():
+    """Controls and session scope (both builds; TLS 1.3 parts on 3.6).  The
+    victim itself, knowing its secrets (taken from its OpenSSL session),
+    resumes through tls.py: on the host that issued the session this
+    completes and reports the victim, which shows that the attacks above
+    fail for the right reason.  On another host (admin.example.com, which
+    trusts only other-ca) the same session must not resume, with the SNI
+    before or after the ticket (TLS 1.2 lets the ticket come first), nor
+    as a TLS 1.3 PSK: nothing verified is reported there."""
+    name = "resumption_bounds"
+    admin = "admin." + DOMAIN
+    hosts = ["--host", "*.%s,%s,%s,%s,require" % (
+                 DOMAIN, pki("wild-server.crt"), pki("wild-server.key"),
+                 pki("ca-bundle.pem")),
+             "--host", "%s,%s,%s,%s,require" % (
+                 admin, pki("admin-server.crt"), pki("admin-server.key"),
+                 pki("other-ca.crt"))]
+    versions = ["1_2", "1_3"] if INFO.get("tls13") else ["1_2"]
+    # (victim's SNI, attacker's SNI, ticket first) per version
+    cases = [(None, None, False), (None, admin, False), (None, admin, True),
+             ("a." + DOMAIN, admin, False)]
+    # pre_shared_key is always last in TLS 1.3: no "ticket first" there
+    runs = [(ver, c) for ver in versions for c in cases
+            if ver == "1_2" or not c[2]]
+    with Server(*listener_args(), *hosts, count=2 * len(runs)) as srv:
+        for ver, (vsni, asni, first) in runs:
+            v = victim_session(srv.port, ver, vsni)
+            r = srv.report()
+            if not check(name, v is not None and r and r["rc"] == 0,
+                         "TLS %s victim (SNI %s) gets a session"
+                         % (ver.replace("_", "."), vsni)):
+                continue
+            what = "TLS %s session of SNI %s resumed with SNI %s%s" % (
+                ver.replace("_", "."), vsni, asni, " (ticket first)" if first else "")
+            if ver == "1_2":
+                res = tls.tls12_resume(
+                    srv.port, v["ticket"], v["master"],
+                    asni.encode() if asni else None, ticket_first=first)
+            else:
+                psk, hname = psk_of(v)
+                res = tls.tls13_full(
+                    srv.port, asni.encode() if asni else None, psk=psk,
+                    psk_key=v["master"], psk_hash=hname)
+            r = srv.report()
+            if asni is None:
+                check(name, res["completed"] and r is not None and
+                      r["rc"] == 0 and r["resumed"] == 1 and
+                      r["identity"] == VICTIM_URI,
+                      "control: %s: completes as the victim: %s"
+                      % (what, json.dumps(r)))
+            else:
+                check(name, not res["completed"] and r is not None and
+                      r["rc"] != 0 and no_identity(r),
+                      "%s: refused, nobody verified: %s"
+                      % (what, json.dumps(r)))
         finish(name, srv)
 
 
@@ -467,7 +554,7 @@ def uri_policy():
 SCENARIOS = [  # (function, needs TLS 1.3)
     (ticket13_in_tls12, True), (ticket12_replay, False),
     (hrr_sni_switch, True), (sni_malformed, False), (psk_wrong_age, True),
-    (ticket12_as_psk, True), (uri_policy, False)]
+    (ticket12_as_psk, True), (resumption_bounds, False), (uri_policy, False)]
 
 
 def main(argv):

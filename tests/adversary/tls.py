@@ -143,14 +143,16 @@ def client_hello(suites, exts, session_id=b"", random=None):
     return hs_msg(CLIENT_HELLO, body)
 
 
-def tls12_exts(sni=None, ticket=None):
-    """The usual TLS 1.2 ECDHE-ECDSA offer; ticket=b"" asks for one."""
+def tls12_exts(sni=None, ticket=None, ticket_first=False):
+    """The usual TLS 1.2 ECDHE-ECDSA offer; ticket=b"" asks for one;
+    ticket_first puts the ticket before the server name."""
     exts = [ext_sni(sni)] if sni is not None else []
     exts += [ext_groups([SECP256R1, X25519]),
              ext(EXT_POINT_FORMATS, vec8(b"\x00")), ext_sig_algs(),
              ext(EXT_RENEGOTIATION, vec8(b""))]
     if ticket is not None:
-        exts.append(ext(EXT_SESSION_TICKET, ticket))
+        t = ext(EXT_SESSION_TICKET, ticket)
+        exts = [t] + exts if ticket_first else exts + [t]
     return exts
 
 
@@ -381,7 +383,7 @@ def first_reply(conn):
 # ---- TLS 1.2 abbreviated handshake ---------------------------------------
 
 def tls12_resume(port, ticket, master, sni=None, suites=None,
-                 data=b"adversary says hello"):
+                 data=b"adversary says hello", ticket_first=False):
     """Offers `ticket` with a fresh session id and, if the server resumes,
     completes the abbreviated handshake as if the session's master secret
     were `master`.  Returns a dict: resumed (the server echoed our session
@@ -392,8 +394,8 @@ def tls12_resume(port, ticket, master, sni=None, suites=None,
     conn = Conn(port)
     sid = os.urandom(32)
     crandom = os.urandom(32)
-    ch = client_hello(suites or TLS12_SUITES, tls12_exts(sni, ticket), sid,
-                      crandom)
+    ch = client_hello(suites or TLS12_SUITES,
+                      tls12_exts(sni, ticket, ticket_first), sid, crandom)
     try:
         conn.send(HANDSHAKE, ch)
         transcript = ch
@@ -528,7 +530,8 @@ def tls13_full(port, sni=None, psk=None, data=b"adversary says hello",
     is requested (the server's certificate is not checked).  psk is
     offered in the ClientHello and must be refused by the server: we do
     not know its key (psk_key: the binder is computed with that key and
-    psk_hash instead of left as given).  retry_sni: the first ClientHello
+    psk_hash instead of left as given, and the handshake goes on if the
+    server accepts it).  retry_sni: the first ClientHello
     has no key share, and the second, after the HelloRetryRequest, names
     retry_sni (None: no SNI).  Returns a dict: psk_accepted,
     cert_requested, server_cert (its subject), server_finished_ok,
@@ -572,14 +575,16 @@ def tls13_full(port, sni=None, psk=None, data=b"adversary says hello",
             return res
         if EXT_PSK in sh["exts"]:
             res["psk_accepted"] = True
-            return res
+            if psk_key is None:
+                return res  # we cannot go on without the key
         suite = sh["suite"]
         hname = SUITES[suite][1]
         hlen = hashlib.new(hname).digest_size
         transcript = ch + m[3]
         ks = sh["exts"][EXT_KEY_SHARE]
         ecdhe = share.shared(ks[4:4 + struct.unpack("!H", ks[2:4])[0]])
-        early = hkdf_extract(b"\x00" * hlen, b"\x00" * hlen, hname)
+        early = hkdf_extract(b"\x00" * hlen, psk_key if res["psk_accepted"]
+                             else b"\x00" * hlen, hname)
         hs = hkdf_extract(derive_secret(early, b"derived", b"", hname),
                           ecdhe, hname)
         c_hs = derive_secret(hs, b"c hs traffic", transcript, hname)
