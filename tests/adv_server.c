@@ -80,7 +80,8 @@ static const char *conn_identity(const mtls_conn *c, int vrc,
 }
 #endif
 
-/* "key": a JSON string, or null (key NULL: the value alone): every byte outside printable ASCII escaped. */
+/* "key": a JSON string, or null (key NULL: the value alone); every byte
+ * outside printable ASCII escaped. */
 static void json_str(const char *key, const char *s, int comma)
 {
 	if (key != NULL)

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tls  # noqa: E402
 
@@ -108,8 +109,10 @@ class Server:
 
 
 def listener_args(verify="require", *extra):
-    return ["--cert", pki("server-ec-chain.pem"), "--key", pki("server-ec.key"),
-            "--ca", pki("ca-bundle.pem"), "--verify", verify] + list(extra)
+    """The listener: localhost's certificate, the test CAs, `verify`."""
+    return ["--cert", pki("server-ec-chain.pem"),
+            "--key", pki("server-ec.key"), "--ca", pki("ca-bundle.pem"),
+            "--verify", verify] + list(extra)
 
 
 def sni_hosts():
@@ -318,7 +321,8 @@ def resumption_bounds():
                          % (ver.replace("_", "."), vsni)):
                 continue
             what = "TLS %s session of SNI %s resumed with SNI %s%s" % (
-                ver.replace("_", "."), vsni, asni, " (ticket first)" if first else "")
+                ver.replace("_", "."), vsni, asni,
+                " (ticket first)" if first else "")
             if ver == "1_2":
                 res = tls.tls12_resume(
                     srv.port, v["ticket"], v["master"],
