@@ -13,6 +13,7 @@ status is 1 when any check failed.  Scenarios that need TLS 1.3 print
 "skipped: TLS 1.3 not in this build" on an mbedTLS 2.28 build.
 """
 import base64
+import hashlib
 import json
 import os
 import select
@@ -243,25 +244,37 @@ def ticket13_in_tls12():
     with an all-zero master secret, so an attacker without any
     certificate completes the abbreviated handshake and is reported as
     the victim.  Fixed: the session is refused (full handshake, no echo of
-    our session id), the attacker cannot finish, nothing is verified."""
+    our session id), the attacker cannot finish, nothing is verified.
+    Replayed on the listener (no SNI), then with a ticket of the SNI host
+    *.example.com, the SNI before and after the ticket."""
     name = "ticket13_in_tls12"
-    with Server(*listener_args(), count=2) as srv:
-        ticket = victim_ticket(srv.port, "1_3")
-        r = srv.report()
-        check(name, ticket is not None and r and r["rc"] == 0 and
-              r["version"] == "TLSv1.3" and r["identity"] == VICTIM_URI,
-              "the victim gets a TLS 1.3 ticket for its verified identity")
-        res = tls.tls12_resume(srv.port, ticket or b"", ZERO_MASTER)
-        r = srv.report()
-        check(name, not res["resumed"],
-              "the server does not resume the TLS 1.3 ticket in TLS 1.2 "
-              "(%s)" % ("full handshake" if res["full"] else
-                        "alert %s" % res["alert"]))
-        check(name, not res["server_finished_ok"] and not res["completed"],
-              "the attacker cannot complete a handshake under an all-zero "
-              "master secret")
-        check(name, no_identity(r) and r["has_cert"] == 0,
-              "adv_server reports no verified identity: %s" % json.dumps(r))
+    a = "a." + DOMAIN
+    with Server(*listener_args(), *sni_hosts(), count=5) as srv:
+        for vsni, replays in [(None, [(None, False)]),
+                              (a, [(a, False), (a, True)])]:
+            ticket = victim_ticket(srv.port, "1_3", vsni)
+            r = srv.report()
+            check(name, ticket is not None and r and r["rc"] == 0 and
+                  r["version"] == "TLSv1.3" and r["identity"] == VICTIM_URI,
+                  "the victim (SNI %s) gets a TLS 1.3 ticket for its "
+                  "verified identity" % vsni)
+            for asni, first in replays:
+                what = "SNI %s%s" % (asni, ", ticket first" if first else "")
+                res = tls.tls12_resume(srv.port, ticket or b"", ZERO_MASTER,
+                                       asni.encode() if asni else None,
+                                       ticket_first=first)
+                r = srv.report()
+                check(name, not res["resumed"],
+                      "%s: the server does not resume the TLS 1.3 ticket in "
+                      "TLS 1.2 (%s)" % (what, "full handshake" if res["full"]
+                                        else "alert %s" % res["alert"]))
+                check(name, not res["server_finished_ok"] and
+                      not res["completed"],
+                      "%s: the attacker cannot complete a handshake under an "
+                      "all-zero master secret" % what)
+                check(name, no_identity(r) and r["has_cert"] == 0,
+                      "%s: adv_server reports no verified identity: %s"
+                      % (what, json.dumps(r)))
         finish(name, srv)
 
 
@@ -502,8 +515,24 @@ def psk_wrong_age():
     (our callback runs) but refuses it for its age and runs a full
     handshake, which the attacker completes with an empty client
     Certificate.  The old code reported resumed=1 and the victim's
-    subject; fixed: resumed=0, no certificate, no identity."""
-    psk_attack("psk_wrong_age", "1_3")
+    subject; fixed: resumed=0, no certificate, no identity.  Then with
+    the right age (an eavesdropper of the victim's own resumption can
+    compute it) and a bogus binder: the handshake fails."""
+    name = "psk_wrong_age"
+    psk_attack(name, "1_3")
+    with Server(*listener_args("optional"), count=2) as srv:
+        v = victim_session(srv.port, "1_3")
+        srv.report()
+        if check(name, v is not None, "the victim gets a TLS 1.3 ticket"):
+            (ident, age, _), hname = psk_of(v)
+            binder = os.urandom(hashlib.new(hname).digest_size)
+            res = tls.tls13_full(srv.port, psk=(ident, age, binder))
+            r = srv.report()
+            check(name, not res["psk_accepted"] and not res["completed"] and
+                  r is not None and r["rc"] != 0 and no_identity(r),
+                  "right age, bogus binder: the handshake fails (alert %s): "
+                  "%s" % (res["alert"], json.dumps(r)))
+        finish(name, srv)
 
 
 def ticket12_as_psk():
