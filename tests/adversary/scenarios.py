@@ -431,53 +431,69 @@ def bad_snis():
             ("space", b"a b.example.com"), ("newline", b"a\n.example.com")]
 
 
+def send_hello(port, sni, ver):
+    """A TLS 1.`ver` ClientHello naming `sni`: what the server answers
+    (tls.first_reply)."""
+    conn = tls.Conn(port)
+    try:
+        if ver == 2:
+            conn.send(tls.HANDSHAKE, tls.client_hello(
+                tls.TLS12_SUITES, tls.tls12_exts(sni)))
+        else:
+            share = tls.KeyShare(tls.X25519)
+            conn.send(tls.HANDSHAKE, tls.tls13_hello(
+                sni, [(tls.X25519, share.public)]))
+        return tls.first_reply(conn)
+    finally:
+        conn.close()
+
+
 def sni_malformed():
     """Finding 2 (both builds): SNI values that are not host names (254 and
     255 bytes, a trailing dot, an empty label, a NUL byte, a space, a
     newline), in a TLS 1.2 ClientHello (and a TLS 1.3 one where the build
     has it).  Fixed: refused with an alert whatever the unknown-host
-    policy; adv_server reports a failed handshake and no host.  Control:
-    valid names select their host (wildcard, exact, unknown -> default)."""
+    policy (default and refuse); adv_server reports a failed handshake and
+    no host.  Control: valid names select their host (wildcard, exact;
+    an unknown name gets the default host, or is refused under
+    "refuse")."""
     name = "sni_malformed"
-    cases = [(v, s, 12) for v, s in bad_snis()]
+    cases = [(v, s, 2) for v, s in bad_snis()]
     if INFO.get("tls13"):
-        cases += [(v, s, 13) for v, s in bad_snis()]
+        cases += [(v, s, 3) for v, s in bad_snis()]
     controls = [("foo." + DOMAIN, "*." + DOMAIN), ("admin." + DOMAIN,
                                                     "admin." + DOMAIN),
                 ("x.other.test", None)]
-    with Server(*listener_args("optional"), *sni_hosts(),
-                count=len(cases) + len(controls)) as srv:
-        for what, sni, ver in cases:
-            conn = tls.Conn(srv.port)
-            try:
-                if ver == 12:
-                    conn.send(tls.HANDSHAKE, tls.client_hello(
-                        tls.TLS12_SUITES, tls.tls12_exts(sni)))
-                else:
-                    share = tls.KeyShare(tls.X25519)
-                    conn.send(tls.HANDSHAKE, tls.tls13_hello(
-                        sni, [(tls.X25519, share.public)]))
-                reply = tls.first_reply(conn)
-            finally:
-                conn.close()
-            r = srv.report()
-            check(name, reply[0] == "alert",
-                  "TLS 1.%d SNI with %s: refused with an alert (got %r)"
-                  % (ver - 10, what, reply[:2]))
-            check(name, r is not None and r["rc"] != 0 and
-                  r.get("host") is None,
-                  "TLS 1.%d SNI with %s: adv_server reports a failed "
-                  "handshake, no host: %s" % (ver - 10, what, json.dumps(r)))
-        for sni, host in controls:
-            echoed = ssl_client(srv.port, "client-ec.crt", "client-ec.key",
-                                sni, check_name=host is not None)
-            r = srv.report()
-            good = echoed and r is not None and r["rc"] == 0
-            if INFO.get("api") == "new":
-                good = good and r["host"] == host and r["sni"] == sni
-            check(name, good, "control: SNI %s -> host %s: %s"
-                  % (sni, host, json.dumps(r)))
-        finish(name, srv)
+    for policy in ("default", "refuse"):
+        with Server(*listener_args("optional"), *sni_hosts(),
+                    "--unknown-host", policy,
+                    count=len(cases) + len(controls)) as srv:
+            for what, sni, ver in cases:
+                what = "TLS 1.%d SNI with %s (unknown hosts: %s)" % (
+                    ver, what, policy)
+                reply = send_hello(srv.port, sni, ver)
+                r = srv.report()
+                check(name, reply[0] == "alert",
+                      "%s: refused with an alert (got %r)"
+                      % (what, reply[:2]))
+                check(name, r is not None and r["rc"] != 0 and
+                      r.get("host") is None,
+                      "%s: adv_server reports a failed handshake, no host: "
+                      "%s" % (what, json.dumps(r)))
+            for sni, host in controls:
+                echoed = ssl_client(srv.port, "client-ec.crt",
+                                    "client-ec.key", sni,
+                                    check_name=host is not None)
+                r = srv.report()
+                served = host is not None or policy == "default"
+                good = (echoed == served and r is not None and
+                        (r["rc"] == 0) == served)
+                if INFO.get("api") == "new":
+                    good = good and r["host"] == host and r["sni"] == sni
+                check(name, good, "control: SNI %s -> %s (unknown hosts: "
+                      "%s): %s" % (sni, host if served else "refused",
+                                   policy, json.dumps(r)))
+            finish(name, srv)
 
 
 def psk_attack(name, version, **kw):
