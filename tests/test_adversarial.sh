@@ -19,8 +19,12 @@
 #   sni_malformed             SNI of 254/255 bytes, trailing dot, empty
 #     label, NUL, space, newline: alert, failed handshake, no host; valid
 #     names select their host
+#   sni_property              120 seeded SNI values near the edges of a host
+#     name: a ServerHello exactly for host names (an independent check of
+#     the rule), an alert otherwise
 #   psk_wrong_age (3.6)       the victim's ticket as an attacker's PSK with
-#     a wrong age: full handshake, resumed=0, no certificate, no identity
+#     a wrong age: full handshake, resumed=0, no certificate, no identity;
+#     with the right age and a bogus binder: the handshake fails
 #   ticket12_as_psk (3.6)     the victim's TLS 1.2 ticket as a TLS 1.3 PSK:
 #     refused, the full handshake reported as not resumed
 #   resumption_bounds         the victim's own resumption (its secrets from

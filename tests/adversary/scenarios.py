@@ -496,6 +496,60 @@ def sni_malformed():
             finish(name, srv)
 
 
+def host_name_ok(name):
+    """The rule of mtls_ctx_set_unknown_host(): 1 to 253 bytes of
+    dot-separated labels of 1 to 63 ASCII letters, digits, '-' or '_'."""
+    ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+             b"0123456789-_")
+    return (1 <= len(name) <= 253 and
+            all(1 <= len(label) <= 63 and set(label) <= ok
+                for label in name.split(b".")))
+
+
+def random_sni(rng):
+    """A name near the edges of host_name_ok(): long labels and names,
+    dots, and a few bytes no host name has."""
+    if rng.random() < 0.5:  # mostly valid, with edge lengths
+        labels = [b"x" * rng.choice([1, 2, 62, 63, 64])
+                  for _ in range(rng.randint(1, 5))]
+        name = b".".join(labels)
+    else:
+        alphabet = b"ab-_.*Z9\x00 \n\xff%/"
+        name = bytes(rng.choice(alphabet)
+                     for _ in range(rng.choice([1, 3, 12, 40])))
+    if rng.random() < 0.3:  # stretch the whole name to an edge length
+        name = (name + b"." + b"y" * 63 * 5)[:rng.choice([252, 253, 254])]
+    return name
+
+
+def sni_property():
+    """Finding 2, as a property (both builds): 120 SNI values near the
+    edges of a host name (seeded, so every run sends the same ones) in
+    TLS 1.2 ClientHellos; the server answers a ServerHello exactly when
+    the name is a host name by the rule of the header (checked here by
+    an independent implementation), an alert otherwise, and survives
+    every one (ASan builds)."""
+    name = "sni_property"
+    import random
+    rng = random.Random(11)
+    names = [random_sni(rng) for _ in range(120)]
+    wrong = []
+    with Server(*listener_args("optional"), *sni_hosts(),
+                count=len(names)) as srv:
+        for sni in names:
+            reply = send_hello(srv.port, sni, 2)
+            r = srv.report()
+            want = "hs" if host_name_ok(sni) else "alert"
+            if reply[0] != want or r is None or want == "alert" and (
+                    r["rc"] == 0 or r["host"] is not None):
+                wrong.append((sni, reply[:2], r and r["rc"]))
+        check(name, not wrong, "%d names (%d host names): ServerHello for "
+              "host names only, an alert for the rest%s"
+              % (len(names), sum(map(host_name_ok, names)),
+                 "; wrong: %r" % wrong[:5] if wrong else ""))
+        finish(name, srv)
+
+
 def psk_attack(name, version, **kw):
     """A victim's ticket of TLS `version` offered as an attacker's TLS 1.3
     PSK, then a full handshake with an empty client Certificate; checks
@@ -611,7 +665,8 @@ def uri_policy():
 
 SCENARIOS = [  # (function, needs TLS 1.3)
     (ticket13_in_tls12, True), (ticket12_replay, False),
-    (hrr_sni_switch, True), (sni_malformed, False), (psk_wrong_age, True),
+    (hrr_sni_switch, True), (sni_malformed, False), (sni_property, False),
+    (psk_wrong_age, True),
     (ticket12_as_psk, True), (resumption_bounds, False), (uri_policy, False)]
 
 
