@@ -31,6 +31,8 @@
 #     its OpenSSL session) completes on the issuing host (control) and is
 #     refused on another host, TLS 1.2 (SNI before or after the ticket)
 #     and TLS 1.3
+#   policy_resume             a session admitted unverified (not on the
+#     allow list, verify optional) resumes unverified, with no identity
 #   uri_policy                two URI SANs, "..", "%2e%2e", a longer last
 #     segment are refused by a URI-prefix rule; one URI is the identity
 #

@@ -360,6 +360,41 @@ def resumption_bounds():
         finish(name, srv)
 
 
+def policy_resume():
+    """Session scope, policy (both builds; TLS 1.3 on 3.6): under verify
+    optional with an allow list the victim's certificate is not on, the
+    handshake completes unverified (MTLS_ERR_PEER_POLICY).  Its own
+    resumption of that session must stay unverified, with no identity:
+    a session never turns a refusal into a pass."""
+    name = "policy_resume"
+    versions = ["1_2", "1_3"] if INFO.get("tls13") else ["1_2"]
+    with Server(*listener_args("optional", "--allow",
+                               "uri=spiffe://example.org/sa/web"),
+                count=2 * len(versions)) as srv:
+        for ver in versions:
+            v = victim_session(srv.port, ver)
+            r = srv.report()
+            what = "TLS %s" % ver.replace("_", ".")
+            if not check(name, v is not None and r and r["rc"] == 0 and
+                         r["verify"] != 0 and r["identity"] is None,
+                         "%s: the victim is not on the list: unverified: %s"
+                         % (what, json.dumps(r))):
+                continue
+            if ver == "1_2":
+                res = tls.tls12_resume(srv.port, v["ticket"], v["master"])
+            else:
+                psk, hname = psk_of(v)
+                res = tls.tls13_full(srv.port, psk=psk, psk_key=v["master"],
+                                     psk_hash=hname)
+            r = srv.report()
+            check(name, res["completed"] and r is not None and
+                  r["rc"] == 0 and r["resumed"] == 1 and r["verify"] != 0 and
+                  r["identity"] is None,
+                  "%s: its resumption stays unverified: %s"
+                  % (what, json.dumps(r)))
+        finish(name, srv)
+
+
 def hrr_sni_switch():
     """Finding 3 (mbedTLS 3.6): TLS 1.3 ClientHello #1 names a.example.com
     (host *.example.com, verify optional) with an empty key_share, so the
@@ -667,7 +702,8 @@ SCENARIOS = [  # (function, needs TLS 1.3)
     (ticket13_in_tls12, True), (ticket12_replay, False),
     (hrr_sni_switch, True), (sni_malformed, False), (sni_property, False),
     (psk_wrong_age, True),
-    (ticket12_as_psk, True), (resumption_bounds, False), (uri_policy, False)]
+    (ticket12_as_psk, True), (resumption_bounds, False),
+    (policy_resume, False), (uri_policy, False)]
 
 
 def main(argv):
