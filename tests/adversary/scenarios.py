@@ -577,11 +577,13 @@ def sni_property():
             want = "hs" if host_name_ok(sni) else "alert"
             if reply[0] != want or r is None or want == "alert" and (
                     r["rc"] == 0 or r["host"] is not None):
-                wrong.append((sni, reply[:2], r and r["rc"]))
+                wrong.append("%r... (%d bytes): %s" % (
+                    sni[:16], len(sni), reply[0]))
         check(name, not wrong, "%d names (%d host names): ServerHello for "
               "host names only, an alert for the rest%s"
               % (len(names), sum(map(host_name_ok, names)),
-                 "; wrong: %r" % wrong[:5] if wrong else ""))
+                 "; %d wrong: %s" % (len(wrong), ", ".join(wrong[:4]))
+                 if wrong else ""))
         finish(name, srv)
 
 
