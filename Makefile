@@ -180,7 +180,16 @@ $(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS_ALL)
 
-tests: lib $(TEST_BIN) $(TOOLS) $(EXAMPLES)
+# The target of the adversarial tests (tests/adversary/): a program on the
+# public API, not a cmocka test.  ADV_CFLAGS=-DADV_OLD_API builds it against
+# a library older than mtls_conn_host() (tests/adv_server.c).
+ADV_SERVER := $(BUILD)/tests/adv_server
+$(ADV_SERVER): tests/adv_server.c include/mtls.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(ADV_CFLAGS) -o $@ $< \
+	    $(STATIC) $(LDLIBS_ALL)
+
+tests: lib $(TEST_BIN) $(TOOLS) $(EXAMPLES) $(ADV_SERVER)
 
 deps:
 	@scripts/deps.sh

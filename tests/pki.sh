@@ -211,6 +211,24 @@ leaf_ext "$work/admin.ext" "$ku_ec" serverAuth "DNS:admin.example.com"
 ec_key admin-server.key
 sign int admin-server "/CN=admin.example.com" "$work/admin.ext"
 
+# URI and CN allow-list clients (tests/adversary, security issue #11): one URI SAN each, except client-uri2
+# (two, as no X.509-SVID has); dot segments, a percent-encoded "..", a segment that only starts like
+# the rule's last one.
+for i in "web:URI:spiffe://example.org/sa/web" "websub:URI:spiffe://example.org/sa/web/x" \
+    "uri2:URI:spiffe://example.org/sa/web,URI:spiffe://example.org/sa/admin" \
+    "webdot:URI:spiffe://example.org/sa/web/../admin" \
+    "webpct:URI:spiffe://example.org/sa/web/%2e%2e/admin" \
+    "webadmin:URI:spiffe://example.org/sa/webadmin"; do
+    name=${i%%:*}
+    leaf_ext "$work/client-$name.ext" "$ku_ec" clientAuth "${i#*:}"
+    ec_key "client-$name.key"
+    sign int "client-$name" "/CN=$name" "$work/client-$name.ext"
+done
+# Two CNs (CN rules judge one CN per certificate), no URI.
+leaf_ext "$work/client-cn2.ext" "$ku_ec" clientAuth "DNS:cn2.test"
+ec_key client-cn2.key
+sign int client-cn2 "/CN=web/CN=admin" "$work/client-cn2.ext"
+
 # ---- CRLs ---------------------------------------------------------------------------------------
 q openssl ca -batch -config "$work/ca-int/ca.cnf" -gencrl -crldays 30 -out int.crl
 q openssl crl -in int.crl -outform DER -out int.crl.der
@@ -298,6 +316,9 @@ expect ok wild-server.crt "${chain[@]}" -purpose sslserver -verify_hostname foo.
 expect ok admin-server.crt "${chain[@]}" -purpose sslserver -verify_hostname admin.example.com
 expect ok server-ec.crt "${chain[@]}" -verify_ip ::1
 expect ok client-ec.crt "${chain[@]}" -verify_hostname client.test
+for i in web websub uri2 webdot webpct webadmin cn2; do
+    expect ok "client-$i.crt" "${chain[@]}" -purpose sslclient
+done
 expect ok client-int2.crt -CAfile ca.crt -untrusted client-int2-chain.pem -purpose sslclient
 expect ok client-int3.crt -CAfile ca.crt -untrusted client-int3-chain.pem
 expect fail client-int3.crt -CAfile ca.crt -untrusted client-int3-chain.pem -crl_check_all \
