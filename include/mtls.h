@@ -464,8 +464,10 @@ MTLS_API const char *mtls_conn_host(const mtls_conn *conn);
  * returns 0): the identity the context's policy decided, the one to log
  * and to forward.  With an allow list, the certificate's value that the
  * first matching entry matched (a URI SAN, DNS SAN, CN or OU; for an SPKI
- * pin, as without a list); without one, the leaf's only URI SAN, else its
- * only CN.  NULL when the peer is not verified or has no such identity.
+ * pin, as without a list); without one, the leaf's only URI SAN (unless
+ * its path has "." or ".." segments or percent-encoded dots or slashes),
+ * else, when it has no URI SAN at all, its only CN.  NULL when the peer is
+ * not verified or has no single identity (several URI SANs, several CNs).
  * Owned by conn. */
 MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
 

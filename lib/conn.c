@@ -704,7 +704,14 @@ static void settle_resumption(mtls_conn *c)
 		real = mtls__peer_cert(&c->ssl) == NULL &&
 		       mbedtls_ssl_get_verify_result(&c->ssl) == 0;
 	if (real) {
+		/* TLS 1.2 sessions keep the leaf, not our policy verdict:
+		 * judge it again, with the same function as verify_cb */
+		const mbedtls_x509_crt *crt = mtls__peer_cert(&c->ssl);
+		const mtls_snap *s = judge(c);
 		c->policy_failed |= c->resumed_policy_failed;
+		if (crt != NULL &&
+		    !mtls__allow_match(s->allow, s->n_allow, crt, NULL, 0))
+			c->policy_failed = 1;
 		return;
 	}
 	c->resumed = 0;

@@ -161,8 +161,9 @@ typedef struct mtls_allow {
  * With URI or URI-prefix entries a leaf with more than one URI SAN never
  * matches, with CN entries one with more than one CN.  id (may be NULL)
  * gets the identity decided: the certificate value the first matching
- * entry matched; with no list or an SPKI pin, the leaf's only URI SAN,
- * else its only CN; "" when there is none (or it does not fit). */
+ * entry matched; with no list or an SPKI pin, the leaf's only URI SAN (if
+ * its path is plain), else, with no URI SAN, its only CN; "" when there is
+ * none (several URIs, several CNs) or it does not fit. */
 int mtls__allow_match(const mtls_allow *list, size_t n,
                       const mbedtls_x509_crt *leaf, char *id, size_t idlen);
 void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p);

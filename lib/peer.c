@@ -269,17 +269,25 @@ static const mbedtls_x509_buf *one_match(const mbedtls_x509_crt *leaf,
 	return NULL;
 }
 
-/* The leaf's own identity when no name rule decided: its only URI SAN,
- * else its only CN. */
+/* The leaf's own identity when no name rule decided: its only URI SAN
+ * (none if that URI has a path a backend could normalise into another),
+ * else, with no URI SAN at all, its only CN.  A certificate with several
+ * URIs has no single identity: not its CN either, which could spell one
+ * of them. */
 static const mbedtls_x509_buf *own_identity(const mbedtls_x509_crt *leaf)
 {
 	const mbedtls_x509_name *dn;
+	int uris = san_count(leaf, SAN_URI);
 
-	if (san_count(leaf, SAN_URI) == 1)
+	if (uris > 1)
+		return NULL;
+	if (uris == 1) {
 		for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names;
 		     s != NULL; s = s->next)
 			if (s->buf.p != NULL && s->buf.tag == SAN_URI)
-				return &s->buf;
+				return uri_plain(s->buf.p, s->buf.len) ? &s->buf
+				                                       : NULL;
+	}
 	if (dn_count(&leaf->subject, OID_CN) != 1)
 		return NULL;
 	for (dn = &leaf->subject; dn != NULL; dn = dn->next)
