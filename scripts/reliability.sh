@@ -5,7 +5,8 @@
 #   scripts/reliability.sh [--valgrind] [--fuzz-seconds N] [--build DIR] [--out FILE]
 #
 #   1. builds the tests (make tests BUILD=DIR) and runs tests/test_proxy_faults.sh
-#      through tests/run.sh (a fresh test PKI), collecting its "figure:" lines
+#      through tests/run.sh (a fresh test PKI), collecting its "figure:" lines;
+#      then tests/test_adversarial.sh on DIR and on an mbedTLS 3.6 build
 #   2. make fuzz FUZZ_SECONDS=N (default 10 per target): executions per target
 #   3. runs every cmocka program of DIR/tests/ once and counts its test cases,
 #      and among them those whose name says bad input (the pattern is in the
@@ -54,6 +55,31 @@ fig() { sed -n "s/^figure: $1=//p" "$tmp/faults.log" | tail -1; }
 faults_ok=$(grep -c '^ok ' "$tmp/faults.log")
 faults_fail=$(grep -c '^FAIL ' "$tmp/faults.log")
 grep -E '^(ok|FAIL|skip) ' "$tmp/faults.log" >"$tmp/faults.checks"
+
+# ---- 1b. adversarial tests (security issue #11), on this build and on mbedTLS 3.6 ------
+# The 3.6 build is made as make check-mbedtls36 makes it (fetched into .deps/).
+adv_builds=("$build")
+if scripts/mbedtls36.sh "$here/.deps/mbedtls-3.6" >"$tmp/mbedtls36.log" 2>&1 &&
+	make --no-print-directory -s tests BUILD=build/mbedtls36 \
+		MBEDTLS_PREFIX="$here/.deps/mbedtls-3.6/usr" >>"$tmp/mbedtls36.log" 2>&1; then
+	adv_builds+=(build/mbedtls36)
+else
+	say "mbedTLS 3.6 build unavailable: adversarial tests on $build only"
+fi
+: >"$tmp/adv.table"
+: >"$tmp/adv.checks"
+for b in "${adv_builds[@]}"; do
+	say "running tests/test_adversarial.sh on $b"
+	pfx=()
+	[ "$b" = build/mbedtls36 ] && pfx=(env MBEDTLS_PREFIX="$here/.deps/mbedtls-3.6/usr")
+	"${pfx[@]}" env MTLS_TEST_ONLY=test_adversarial tests/run.sh "$b" >"$tmp/adv.log" 2>&1 || status=1
+	ver=$(sed -n 's/^# adv_server: mbedTLS \([^,]*\),.*/\1/p' "$tmp/adv.log" | head -1)
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$b" "${ver:-?}" \
+		"$(grep -c '^# [a-z0-9_]*$' "$tmp/adv.log")" \
+		"$(grep -c '^ok - ' "$tmp/adv.log")" "$(grep -c '^not ok - ' "$tmp/adv.log")" \
+		"$(grep -c '^skip - ' "$tmp/adv.log")" >>"$tmp/adv.table"
+	{ echo "## $b (mbedTLS ${ver:-?})"; grep -E '^(ok|not ok|skip) - ' "$tmp/adv.log" | cut -c1-160; } >>"$tmp/adv.checks"
+done
 
 # ---- 2. fuzzing ---------------------------------------------------------------------
 say "fuzzing, $fuzz_secs s per target"
@@ -147,6 +173,25 @@ EOF
 	echo
 	echo '```'
 	cat "$tmp/faults.checks"
+	echo '```'
+	cat <<EOF
+
+## Adversarial tests (tests/test_adversarial.sh, issue #11)
+
+A scriptable TLS client (tests/adversary/tls.py) crafts ClientHellos and
+replays captured fields against tests/adv_server; what each scenario attacks
+is listed in tests/test_adversarial.sh and docs/security.md. Scenarios that
+need TLS 1.3 are skipped on mbedTLS 2.28.
+
+| Build | mbedTLS | Scenarios | Checks passed | Failed | Skipped |
+|---|---|---|---|---|---|
+EOF
+	cat "$tmp/adv.table"
+	echo
+	echo "The checks, as printed (cut to 160 characters):"
+	echo
+	echo '```'
+	cat "$tmp/adv.checks"
 	echo '```'
 	cat <<EOF
 
