@@ -16,7 +16,9 @@ for arg in "$@"; do
 done
 
 # clang + libclang-rt-14-dev give the sanitizer and libFuzzer runtimes (bookworm's clang is 14).
-pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl)
+# testssl.sh: tests/test_testssl.sh scans the example server and mtls-proxy for weak TLS.
+pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
+    testssl.sh python3)
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi
