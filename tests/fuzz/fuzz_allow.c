@@ -24,6 +24,9 @@
  * 2 IP SAN, 3 CN, 4 OU, 5 allow entry (kind (type / 8) % 6, value up to
  * its first NUL; an SPKI entry with an empty value or odd first byte is
  * the leaf's real pin), 6 rfc822Name SAN, 7 idlen (its first byte).
+ * An input starting with 0x30 0x82 is instead a DER certificate (seeds:
+ * the test PKI's), judged under three fixed lists with the invariants
+ * alone, the values read back from what mbedTLS parsed.
  */
 #include "internal.h"
 
@@ -475,6 +478,88 @@ static void parse_input(const uint8_t *data, size_t size, struct input *in,
 	}
 }
 
+/* ---- DER input: the invariants on whatever mbedTLS parses --------------- */
+
+static int crt_has_value(const mbedtls_x509_crt *crt, const char *id)
+{
+	size_t n = strlen(id);
+
+	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+	     s != NULL; s = s->next)
+		if (s->buf.p != NULL && s->buf.len == n &&
+		    memcmp(s->buf.p, id, n) == 0)
+			return 1;
+	for (const mbedtls_x509_name *dn = &crt->subject; dn != NULL;
+	     dn = dn->next)
+		if (dn->val.p != NULL && dn->val.len == n &&
+		    memcmp(dn->val.p, id, n) == 0)
+			return 1;
+	return 0;
+}
+
+static size_t crt_count(const mbedtls_x509_crt *crt, int uri)
+{
+	size_t c = 0;
+
+	if (uri) {
+		for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+		     s != NULL; s = s->next)
+			c += s->buf.p != NULL && s->buf.tag == TAG_URI;
+		return c;
+	}
+	for (const mbedtls_x509_name *dn = &crt->subject; dn != NULL;
+	     dn = dn->next)
+		c += dn->oid.p != NULL && dn->oid.len == sizeof(oid_cn) &&
+		     memcmp(dn->oid.p, oid_cn, sizeof(oid_cn)) == 0;
+	return c;
+}
+
+static void judge_der(const uint8_t *data, size_t size)
+{
+	static const char svid[] = "spiffe://example.org/ns/test/sa/client";
+	static const mtls_allow none[1] = {{MTLS_ALLOW_URI, (char *)svid}};
+	static const mtls_allow uris[] = {
+	    {MTLS_ALLOW_URI, (char *)svid},
+	    {MTLS_ALLOW_URI_PREFIX, (char *)"spiffe://example.org/"}};
+	static const mtls_allow names[] = {
+	    {MTLS_ALLOW_OU, (char *)"ops"},
+	    {MTLS_ALLOW_DNS, (char *)"client.test"},
+	    {MTLS_ALLOW_CN, (char *)"client.test"}};
+	const struct {
+		const mtls_allow *list;
+		size_t n;
+	} lists[] = {{none, 0}, {uris, 2}, {names, 3}};
+	mbedtls_x509_crt crt;
+
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_der(&crt, data, size) != 0)
+		goto out;
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		char id[256 + 16];
+		int got;
+
+		memset(id, CANARY, sizeof(id));
+		got = mtls__allow_match(lists[l].list, lists[l].n, &crt, id, 256);
+		for (size_t i = 256; i < sizeof(id); i++)
+			CHECK((unsigned char)id[i] == CANARY);
+		CHECK(got == 0 || got == 1);
+		CHECK(memchr(id, '\0', 256) != NULL);
+		CHECK(got || id[0] == '\0');
+		if (lists[l].n == 0)
+			CHECK(got == 1);
+		if (id[0] != '\0')
+			CHECK(crt_has_value(&crt, id));
+		if (lists[l].list == uris && crt_count(&crt, 1) > 1)
+			CHECK(!got);
+		if (lists[l].list == names && crt_count(&crt, 0) > 1)
+			CHECK(!got);
+		if (lists[l].list == uris && got && strcmp(id, svid) != 0)
+			CHECK(no_dots(id)); /* the prefix matched it */
+	}
+out:
+	mbedtls_x509_crt_free(&crt);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct der d;
@@ -485,6 +570,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mbedtls_x509_crt crt;
 	int got, expect, by_prefix;
 
+	if (size >= 2 && data[0] == 0x30 && data[1] == 0x82) {
+		judge_der(data, size);
+		return 0;
+	}
 	if (pin[0] == '\0') {
 		unsigned char h[32];
 		CHECK(mtls__sha256(spki, sizeof(spki), h) == 0);

@@ -114,7 +114,7 @@ PY
 # Allow lists: records [type][len][bytes]; type % 8: 0 DNS, 1 URI, 2 IP,
 # 6 rfc822 SANs, 3 CN, 4 OU, 5 allow entry of kind type / 8 (0 URI,
 # 1 URI prefix, 2 DNS, 3 CN, 4 OU, 5 SPKI pin), 7 idlen.
-seed fuzz_allow
+seed fuzz_allow "$pki"/client-ec.der "$pki"/server-ec.der
 python3 - "$work/corpus/fuzz_allow" <<'PY' || true
 import os, sys
 out = sys.argv[1]
