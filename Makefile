@@ -239,6 +239,12 @@ $(BUILD)/fuzz/fuzz_pp2: examples/mtls-proxy/proxyproto.c
 $(FUZZ_PROXY): $(PROXY_HDR)
 $(FUZZ_PROXY): FUZZ_INC := -Iexamples/mtls-proxy
 
+# Targets on the library's internal functions (hidden in libmtls.so, but
+# visible in the static library they link) include its private headers.
+FUZZ_INTERNAL := $(BUILD)/fuzz/fuzz_hosts $(BUILD)/fuzz/fuzz_allow
+$(FUZZ_INTERNAL): lib/internal.h lib/compat.h
+$(FUZZ_INTERNAL): FUZZ_INC := -Ilib
+
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(OPT) -fsanitize=fuzzer $(WARN) -Iinclude $(FUZZ_INC) \

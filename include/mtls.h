@@ -307,6 +307,36 @@ MTLS_API int mtls_ctx_set_tls_versions(mtls_ctx *ctx, int min, int max);
  * NULL or "" clears the list. */
 MTLS_API int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols);
 
+/* The cipher suites offered (client) or accepted (server), most preferred
+ * first: a colon- or comma-separated list of names as mbedTLS spells them
+ * ("TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "TLS1-3-AES-128-GCM-SHA256")
+ * or as IANA does ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+ * "TLS_AES_128_GCM_SHA256"); NULL restores the default.  The default,
+ * whatever mbedTLS's own, is forward-secret and AEAD only:
+ *   TLS 1.2: TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256,
+ *            TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256,
+ *            TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384,
+ *            TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384,
+ *            TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256,
+ *            TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256
+ *   TLS 1.3: TLS1-3-AES-128-GCM-SHA256, TLS1-3-AES-256-GCM-SHA384,
+ *            TLS1-3-CHACHA20-POLY1305-SHA256, TLS1-3-AES-128-CCM-SHA256
+ *            (not TLS1-3-AES-128-CCM-8-SHA256: an 8-byte tag)
+ * each only if the mbedTLS build has it.  A list speaks for the protocol
+ * versions it names suites of: one naming only TLS 1.2 suites keeps the
+ * default TLS 1.3 suites, and the reverse (choose the versions with
+ * mtls_ctx_set_tls_versions()).  A name this mbedTLS build does not know is
+ * MTLS_ERR_INVALID_ARG, with a message naming it, and the context is left
+ * as it was.  Suites weaker than the default (no forward secrecy, CBC or
+ * another non-AEAD cipher, an 8-byte tag) are accepted, each logged as a
+ * warning.  On a listener the list applies to every SNI host: mbedTLS
+ * chooses the suite before the host is known, so a host's own list is not
+ * used.  Every context also signs and accepts handshake signatures with
+ * SHA-2 only, offers the groups x25519, secp256r1, secp384r1 and secp521r1,
+ * and refuses peer certificates signed with SHA-1 or with an RSA key under
+ * 2048 bits. */
+MTLS_API int mtls_ctx_set_ciphersuites(mtls_ctx *ctx, const char *list);
+
 /* Session resumption, on by default: server contexts issue session
  * tickets (AES-GCM keys rotated every 12 hours, tickets valid as long) and
  * keep a session-ID cache; client contexts re-offer the last session of

@@ -214,3 +214,92 @@ const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl)
 {
 	return mbedtls_ssl_get_peer_cert(ssl);
 }
+
+/* Certificates of the peer's chain: SHA-2 signatures only (SHA-1
+ * collisions are practical), RSA keys of 2048 bits or more, EC keys on
+ * curves of 128-bit strength or more.  mbedTLS's default profile says much
+ * the same today; ours is written down so that it stays so. */
+static const mbedtls_x509_crt_profile cert_profile = {
+	MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+	0x0FFFFFFF, /* any public-key algorithm mbedTLS has */
+	MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP521R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_BP256R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_BP384R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_BP512R1),
+	2048,
+};
+
+/* Key exchange groups, in the order a client offers them (and sends a
+ * TLS 1.3 key share for the first): x25519 as mbedTLS does, then the NIST
+ * curves.  secp521r1 stays last: mbedTLS also refuses a peer certificate
+ * whose EC key is on a curve missing here. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+static const uint16_t groups[] = {
+	MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP521R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_NONE,
+};
+
+/* Handshake signatures, TLS 1.2 and 1.3 alike: SHA-2 only (mbedTLS's
+ * default order, without SHA-1). */
+static const uint16_t sig_algs[] = {
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256,
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP384R1_SHA384,
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP521R1_SHA512,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA256,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA384,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA512,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512,
+	MBEDTLS_TLS1_3_SIG_NONE,
+};
+#else
+static const mbedtls_ecp_group_id groups[] = {
+#if defined(MBEDTLS_ECP_DP_CURVE25519_ENABLED)
+	MBEDTLS_ECP_DP_CURVE25519,
+#endif
+	MBEDTLS_ECP_DP_SECP256R1,
+	MBEDTLS_ECP_DP_SECP384R1,
+#if defined(MBEDTLS_ECP_DP_SECP521R1_ENABLED)
+	MBEDTLS_ECP_DP_SECP521R1,
+#endif
+	MBEDTLS_ECP_DP_NONE,
+};
+
+/* Handshake signature hashes: SHA-2 of 256 bits and more (2.28's default
+ * adds SHA-224, and SHA-1 when built to allow it). */
+static const int sig_hashes[] = {
+	MBEDTLS_MD_SHA512,
+	MBEDTLS_MD_SHA384,
+	MBEDTLS_MD_SHA256,
+	MBEDTLS_MD_NONE,
+};
+#endif
+
+void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites)
+{
+	mbedtls_ssl_conf_ciphersuites(conf, suites != NULL
+	                                        ? suites
+	                                        : mtls__suites_default());
+	mbedtls_ssl_conf_cert_profile(conf, &cert_profile);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_ssl_conf_groups(conf, groups);
+#if defined(MBEDTLS_SSL_HANDSHAKE_WITH_CERT_ENABLED)
+	mbedtls_ssl_conf_sig_algs(conf, sig_algs);
+#endif
+#else
+#if defined(MBEDTLS_ECP_C)
+	mbedtls_ssl_conf_curves(conf, groups);
+#endif
+#if defined(MBEDTLS_KEY_EXCHANGE_WITH_CERT_ENABLED)
+	mbedtls_ssl_conf_sig_hashes(conf, sig_hashes);
+#endif
+#endif
+}

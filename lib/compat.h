@@ -57,8 +57,14 @@ int mtls__sha256(const unsigned char *in, size_t len, unsigned char out[32]);
 
 /* Protocol bounds as 0x0303 / 0x0304. */
 void mtls__conf_versions(mbedtls_ssl_config *conf, int min, int max);
-/* Version-specific defaults: TLS 1.3 ticket signalling, group order. */
+/* Version-specific defaults: TLS 1.3 ticket signalling. */
 void mtls__conf_defaults(mbedtls_ssl_config *conf, int client);
+/* What every configuration offers and accepts: the cipher suites (a
+ * 0-terminated list that must outlive conf; NULL: mtls__suites_default()),
+ * SHA-2 handshake signatures, the groups x25519, secp256r1, secp384r1 and
+ * secp521r1, and a certificate profile without SHA-1 or RSA under 2048
+ * bits. */
+void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites);
 /* The negotiated version as 0x0303 / 0x0304, 0 before the handshake. */
 int mtls__ssl_version(const mbedtls_ssl_context *ssl);
 /* The protocol version a session (from a ticket or the cache) was made

@@ -61,6 +61,7 @@ void mtls__ctx_unref(mtls_ctx *ctx)
 	free(ctx->session_target);
 	free(ctx->server_name);
 	free(ctx->alpn);
+	free(ctx->suites);
 	for (size_t i = 0; i < ctx->n_allow; i++)
 		free(ctx->allow[i].value);
 	free(ctx->allow);
@@ -541,6 +542,36 @@ int mtls_ctx_set_alpn(mtls_ctx *ctx, const char *protocols)
 		}
 	}
 	return set_string(ctx, &ctx->alpn, protocols);
+}
+
+/* Anything weaker than the default is said loudly, one suite a line. */
+static void warn_weak_suites(const mtls_ctx *ctx, const int *list)
+{
+	for (size_t i = 0; list[i] != 0; i++) {
+		const char *why = mtls__suite_weakness(list[i]);
+		const char *name = mbedtls_ssl_get_ciphersuite_name(list[i]);
+		if (why != NULL)
+			mtls__log(MTLS_LOG_WARN, ctx->name,
+			          "INSECURE: weak cipher suite %s enabled (%s)",
+			          name != NULL ? name : "?", why);
+	}
+}
+
+int mtls_ctx_set_ciphersuites(mtls_ctx *ctx, const char *list)
+{
+	int *ids = NULL;
+	int ret;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	if (list != NULL &&
+	    (ret = mtls__suites_parse(list, &ids, &ctx->err)) != 0)
+		return finish(ctx, ret);
+	if (ids != NULL)
+		warn_weak_suites(ctx, ids);
+	CHANGE(ctx, free(ctx->suites); ctx->suites = ids);
+	return 0;
 }
 
 int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on)

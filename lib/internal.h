@@ -188,6 +188,23 @@ mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len,
 int mtls__sni_valid(const char *name, size_t len);
 void mtls__hosts_free(mtls_hosts *h);
 
+/* ---- suites.c: cipher suites offered ------------------------------------ */
+
+/* The secure default, 0-terminated, static: ECDHE with AES-GCM or
+ * ChaCha20-Poly1305 on TLS 1.2 and the TLS 1.3 suites, those of them this
+ * mbedTLS build has. */
+const int *mtls__suites_default(void);
+/* A colon- or comma-separated list of suite names (mbedTLS's or IANA's)
+ * as a malloc'ed 0-terminated list of ids; the default suites of a
+ * protocol version the list names none of are added.  An unknown name is
+ * MTLS_ERR_INVALID_ARG with a message naming it. */
+int mtls__suites_parse(const char *text, int **out, mtls_err *e);
+/* Why a suite is weaker than the default ("no forward secrecy", "CBC, not
+ * AEAD ..."), or NULL when it is not. */
+const char *mtls__suite_weakness(int id);
+/* A malloc'ed copy of a 0-terminated list, or NULL. */
+int *mtls__suites_dup(const int *list);
+
 /* ---- anchors.c: intermediates proven once, then trusted ----------------- */
 
 typedef struct mtls_anchor mtls_anchor;
@@ -246,6 +263,8 @@ typedef struct mtls_snap {
 	int insecure;
 	char *server_name;
 	char **alpn;          /* NULL-terminated, as mbedTLS keeps it */
+	int *suites;          /* 0-terminated, as mbedTLS keeps it; NULL:
+	                       * the static default */
 	mtls_allow *allow;
 	size_t n_allow;
 	uint64_t id;          /* unique per process: what a client session
@@ -342,6 +361,7 @@ struct mtls_ctx {
 	char *server_name;
 	int tls_min, tls_max;
 	char *alpn;
+	int *suites;       /* mtls_ctx_set_ciphersuites(); NULL: default */
 	int resumption;
 	mtls_allow *allow;
 	size_t n_allow;

@@ -63,6 +63,7 @@ void mtls__snap_unref(mtls_snap *s)
 	mtls__crl_unref(s->crl);
 	free(s->server_name);
 	free_alpn(s->alpn);
+	free(s->suites);
 	for (size_t i = 0; i < s->n_allow; i++)
 		free(s->allow[i].value);
 	free(s->allow);
@@ -453,6 +454,12 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	mbedtls_ssl_conf_rng(&s->conf, mtls__rng, mtls__rng_ctx());
 	mtls__conf_versions(&s->conf, ctx->tls_min, ctx->tls_max);
 	mtls__conf_defaults(&s->conf, client);
+	if (ctx->suites != NULL &&
+	    (s->suites = mtls__suites_dup(ctx->suites)) == NULL) {
+		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
+		goto fail;
+	}
+	mtls__conf_policy(&s->conf, s->suites);
 
 	if (s->cred != NULL &&
 	    mbedtls_ssl_conf_own_cert(&s->conf, &s->cred->chain,

@@ -16,8 +16,11 @@ for arg in "$@"; do
 done
 
 # clang + libclang-rt-14-dev give the sanitizer and libFuzzer runtimes (bookworm's clang is 14).
+# python3 + python3-cryptography: test peers, the adversarial client, CRLs and
+# chains made at test time.  testssl.sh: tests/test_testssl.sh scans the
+# example server and mtls-proxy for weak TLS.
 pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
-      python3 python3-cryptography) # python3: test peers, CRLs made at test time
+      python3 python3-cryptography testssl.sh)
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi

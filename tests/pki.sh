@@ -203,6 +203,13 @@ leaf_ext "$work/other-client.ext" "$ku_ec" clientAuth \
 ec_key other-client.key
 sign other-ca other-client "/CN=client.test" "$work/other-client.ext"
 
+# Weak client certificates, refused by every context's verification profile: signed with SHA-1;
+# an RSA key under 2048 bits.
+ec_key client-sha1.key
+sign int client-sha1 "/CN=client.test" "$work/client-ec.ext" -days 397 -md sha1
+q openssl genrsa -traditional -out client-rsa1024.key 1024
+sign int client-rsa1024 "/CN=client.test" "$work/client-rsa.ext"
+
 # SNI: wildcard and exact-name server certificates.
 leaf_ext "$work/wild.ext" "$ku_ec" serverAuth "DNS:*.example.com"
 ec_key wild-server.key

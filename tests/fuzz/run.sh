@@ -87,6 +87,63 @@ for name, (flags, (src, dst), cap, ver, cn, uri) in seeds.items():
                 + s(ver) + s(cn) + s(uri))
 PY
 
+# SNI host table: lines of an operation byte (0x00, 0x04, 0x08, 0x0c: add
+# with host 0..3; anything else: look up) and a name.
+seed fuzz_hosts
+python3 - "$work/corpus/fuzz_hosts" <<'PY' || true
+import os, sys
+out = sys.argv[1]
+A = lambda host, name: bytes([4 * host]) + name
+L = lambda name: b"L" + name
+seeds = {
+    "exact-and-wild": [A(0, b"admin.example.com"), A(1, b"*.example.com"),
+                       L(b"admin.example.com"), L(b"www.example.com"),
+                       L(b"a.b.example.com"), L(b"example.com"), L(b"ADMIN.Example.COM")],
+    "replace": [A(0, b"a.test"), A(2, b"A.TEST"), L(b"a.test")],
+    "invalid": [A(0, b"x.test"), L(b"x.test."), L(b".x.test"), L(b"x..test"),
+                L(b"x.te\x00st"), L(b"-" * 64 + b".test"), L(b"x" * 254), L(b"*.test")],
+    "wild-only": [A(3, b"*.a.b"), L(b"x.a.b"), L(b"a.b"), L(b"*.a.b"), L(b"y.x.a.b")],
+    "many": [A(i % 4, b"h%d.example.org" % i) for i in range(40)]
+            + [L(b"h%d.example.org" % i) for i in range(0, 40, 3)],
+}
+for name, lines in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(b"\n".join(lines))
+PY
+
+# Allow lists: records [type][len][bytes]; type % 8: 0 DNS, 1 URI, 2 IP,
+# 6 rfc822 SANs, 3 CN, 4 OU, 5 allow entry of kind type / 8 (0 URI,
+# 1 URI prefix, 2 DNS, 3 CN, 4 OU, 5 SPKI pin), 7 idlen.
+seed fuzz_allow "$pki"/client-ec.der "$pki"/server-ec.der
+python3 - "$work/corpus/fuzz_allow" <<'PY' || true
+import os, sys
+out = sys.argv[1]
+def r(t, v):
+    return bytes([t, len(v)]) + v
+DNS, URI, IP, CN, OU, RFC = 0, 1, 2, 3, 4, 6
+def allow(kind, v):
+    return r(5 + 8 * kind, v)
+svid = b"spiffe://example.org/ns/test/sa/client"
+seeds = {
+    "svid-prefix": [r(URI, svid), r(CN, b"client.test"), allow(1, b"spiffe://example.org/ns/test/")],
+    "svid-exact": [r(URI, svid), allow(0, svid)],
+    "two-uris": [r(URI, svid), r(URI, b"spiffe://example.org/ns/admin/sa/x"), allow(1, b"spiffe://example.org/")],
+    "dot-segment": [r(URI, b"spiffe://example.org/ns/test/../admin"), allow(1, b"spiffe://example.org/ns/test/")],
+    "pct-encoded": [r(URI, b"spiffe://example.org/ns/test/%2e%2e/admin"), allow(1, b"spiffe://example.org/ns/test")],
+    "segment-boundary": [r(URI, b"spiffe://example.org/ns/ab"), allow(1, b"spiffe://example.org/ns/a")],
+    "dns-case": [r(DNS, b"Client.Test"), r(IP, bytes([127, 0, 0, 1])), allow(2, b"client.test")],
+    "cn-ou": [r(CN, b"client.test"), r(OU, b"payments"), r(OU, b"ops"), allow(4, b"ops"), allow(3, b"client.test")],
+    "two-cns": [r(CN, b"a"), r(CN, b"b"), allow(3, b"a")],
+    "pin": [r(URI, svid), allow(5, b""), r(7, bytes([16]))],
+    "nul-inside": [r(URI, b"spiffe://example.org/ns/a\x00/evil"), r(CN, b"x\x00y"), allow(1, b"spiffe://example.org/")],
+    "no-list": [r(CN, b"only.cn"), r(DNS, b"d.test"), r(RFC, b"a@b.test")],
+    "short-idlen": [r(URI, svid), allow(0, svid), r(7, bytes([5]))],
+}
+for name, recs in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(b"".join(recs))
+PY
+
 status=0
 printf '%-16s %12s %s\n' target executions result
 for bin in "$build"/fuzz/fuzz_*; do
