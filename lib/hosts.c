@@ -5,11 +5,9 @@
  */
 #include "internal.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define HOST_NAME_MAX_LEN 253
 
@@ -32,7 +30,7 @@ static uint64_t hash_name(const char *s, size_t len)
 	uint64_t h = 14695981039346656037ull;
 
 	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)tolower((unsigned char)s[i]);
+		h ^= (unsigned char)mtls__ascii_lower((unsigned char)s[i]);
 		h *= 1099511628211ull;
 	}
 	return h;
@@ -47,7 +45,7 @@ static slot *probe(const mtls_hosts *h, const char *name, size_t len,
 		slot *s = &h->slots[i];
 		if (s->name == NULL ||
 		    (s->hash == hash && s->len == len &&
-		     strncasecmp(s->name, name, len) == 0))
+		     mtls__ascii_eq_nocase(s->name, name, len)))
 			return s;
 		i = (i + 1) & (h->cap - 1);
 	}
@@ -101,7 +99,7 @@ int mtls__hosts_add(mtls_hosts **hp, const char *name, mtls_ctx *host)
 	if (s->name == NULL)
 		return MTLS_ERR_NO_MEMORY;
 	for (char *p = s->name; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+		*p = (char)mtls__ascii_lower((unsigned char)*p);
 	s->len = len;
 	s->hash = hash;
 	s->host = mtls__ctx_ref(host);
@@ -135,7 +133,8 @@ int mtls__sni_valid(const char *name, size_t len)
 			label = 0;
 			continue;
 		}
-		if (!(isalnum(ch) || ch == '-' || ch == '_') || ++label > 63)
+		if (!(mtls__ascii_alnum(ch) || ch == '-' || ch == '_') ||
+		    ++label > 63)
 			return 0;
 	}
 	return label != 0; /* no trailing dot */

@@ -25,6 +25,31 @@
 #define MTLS_CHAIN_MAX 5
 #define MTLS_NAME_MAX 128
 
+/* ---- ASCII, whatever the locale ------------------------------------------ */
+
+/* Host names and SAN comparisons are ASCII: <ctype.h> and strcasecmp
+ * follow the program's locale, where 0xE9 may be a letter. */
+static inline int mtls__ascii_lower(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+static inline int mtls__ascii_alnum(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	       (ch >= 'A' && ch <= 'Z');
+}
+
+/* 1 when the n bytes of a and b are equal but for ASCII case. */
+static inline int mtls__ascii_eq_nocase(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mtls__ascii_lower((unsigned char)a[i]) !=
+		    mtls__ascii_lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
 /* ---- error.c: formatted failure detail ---------------------------------- */
 
 /* An error buffer: the detail of the first failure reported into it. */

@@ -131,7 +131,7 @@ static int buf_eq(const mbedtls_x509_buf *b, const char *v, int nocase)
 
 	if (b->len != n)
 		return 0;
-	return nocase ? strncasecmp((const char *)b->p, v, n) == 0
+	return nocase ? mtls__ascii_eq_nocase((const char *)b->p, v, n)
 	              : memcmp(b->p, v, n) == 0;
 }
 

@@ -196,6 +196,8 @@ static void test_host_decision(void **state)
 		    "www.example.com.", "a..example.com", ".example.com",
 		    "sp ace.example.com", "tab\t.example.com",
 		    "new\nline.example.com", "*.example.com", "a/b.example.com",
+		    /* ASCII only, whatever the locale says 0xE9 is */
+		    "caf\xe9.example.com", "\xc3\xa9.example.com",
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			run_pair(&p, f.listener, f.peek, bad[i]);
