@@ -755,31 +755,17 @@ static void server_free(struct pxy_server *s)
 	free(s->allow);
 }
 
-static int host_match(const char *pattern, const char *sni)
-{
-	const char *dot;
-
-	if (strncmp(pattern, "*.", 2) != 0)
-		return strcasecmp(pattern, sni) == 0;
-	dot = strchr(sni, '.'); /* one label, not empty */
-	return dot != NULL && dot != sni && strcasecmp(dot, pattern + 1) == 0;
-}
-
-const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
-                                      const char *sni)
+const struct pxy_server *pxy_host_named(const struct pxy_listen *l,
+                                        const char *name)
 {
 	size_t i;
-	int pass;
 
-	if (sni == NULL)
+	if (name == NULL)
 		return &l->srv;
-	for (pass = 0; pass < 2; pass++) /* exact names, then wildcards */
-		for (i = 0; i < l->n_hosts; i++)
-			if (!l->hosts[i].skipped &&
-			    (strncmp(l->hosts[i].name, "*.", 2) == 0) == pass &&
-			    host_match(l->hosts[i].name, sni))
-				return &l->hosts[i];
-	return &l->srv;
+	for (i = 0; i < l->n_hosts; i++)
+		if (strcasecmp(l->hosts[i].name, name) == 0)
+			return &l->hosts[i];
+	return NULL;
 }
 
 void pxy_config_free(struct pxy_config *cfg)

@@ -120,11 +120,15 @@ int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
                      const char *name, unsigned flags, char *err,
                      size_t errlen);
 
-/* The server settings that apply to SNI name `sni` on l: the host block
- * that matches it (exact names before "*.domain" wildcards, which match one
- * label), else the listen block's own. */
-const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
-                                      const char *sni);
+/* The block of the host that judged a handshake: `name` as
+ * mtls_conn_host() reports it (the name given to mtls_ctx_add_host,
+ * lowercased), compared with each host block's name as written, without
+ * case and without any matching (a wildcard only finds its own "*.x"
+ * block); NULL finds the listen block's own settings.  NULL when no host
+ * block has that name.  The library made the one host decision from the
+ * SNI name; this only finds its settings, it never decides again. */
+const struct pxy_server *pxy_host_named(const struct pxy_listen *l,
+                                        const char *name);
 
 /* Frees everything the config holds, contexts included.  Sockets are the
  * caller's. */

@@ -68,7 +68,9 @@ struct conn {
 	size_t first, tries;    /* round-robin start, targets tried */
 	char client_addr[64];
 	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
-	char subject[256], uri[256], cn[128], sni[256];
+	char subject[256];      /* the client certificate's, as presented */
+	char id[256];           /* the identity the policy matched, or "" */
+	char pp_uri[256], pp_cn[128]; /* forwarded in PROXY v2 (see there) */
 	int verified;           /* the client's certificate was verified */
 	size_t pp_len;          /* PROXY header bytes queued to the upstream */
 	unsigned long long to_up, to_client; /* bytes delivered */
@@ -265,24 +267,42 @@ static void conn_unlink(struct conn *c)
 	n_conns--;
 }
 
-/* Logs the connection's one line and closes it (freed after the batch). */
+/* The host that judged the client's handshake (mtls_conn_host), named
+ * in every line about the connection: "default" for the listen block's
+ * own settings (also before a ClientHello was read). */
+static const char *conn_host(const struct conn *c)
+{
+	const char *h = c->cl.tls ? mtls_conn_host(c->cl.tls) : NULL;
+
+	return h ? h : "default";
+}
+
+/* Logs the connection's one line and closes it (freed after the batch).
+ * Every value a peer chose (SNI, certificate names, error texts that may
+ * quote them) goes through pxy_log_value. */
 static void conn_end(struct conn *c)
 {
+	char sni[1024], subject[1024], id[1024], reason[2048];
+	const char *s = c->cl.tls ? mtls_conn_sni(c->cl.tls) : NULL;
+
 	if (c->dead)
 		return;
 	c->dead = 1;
 	pxy_log(c->reason[0] ? MTLS_LOG_WARN : MTLS_LOG_INFO,
-	        "conn client=%s listen=%s subject=\"%s\" uri=\"%s\" "
-	        "upstream=%s target=%s bytes_to_upstream=%llu "
-	        "bytes_to_client=%llu duration=%.3fs %s%s%s%s%s",
-	        c->client_addr, c->l->addr.text,
-	        c->subject[0] ? c->subject : "-", c->uri[0] ? c->uri : "-",
+	        "conn client=%s listen=%s host=%s sni=\"%s\" subject=\"%s\" "
+	        "id=\"%s\" upstream=%s target=%s bytes_to_upstream=%llu "
+	        "bytes_to_client=%llu duration=%.3fs %s%s%s",
+	        c->client_addr, c->l->addr.text, conn_host(c),
+	        pxy_log_value(sni, sizeof(sni), s),
+	        pxy_log_value(subject, sizeof(subject), c->subject),
+	        pxy_log_value(id, sizeof(id), c->id),
 	        c->u->name, c->target ? c->target->text : "-",
 	        c->to_up > c->pp_len ? c->to_up - c->pp_len : 0,
 	        c->to_client, now() - c->start,
 	        c->reason[0] ? "error=\"" : "status=ok",
-	        c->reason, c->reason[0] ? "\"" : "",
-	        c->sni[0] ? " sni=" : "", c->sni);
+	        c->reason[0] ? pxy_log_value(reason, sizeof(reason), c->reason)
+	                     : "",
+	        c->reason[0] ? "\"" : "");
 	side_close(&c->cl);
 	side_close(&c->up);
 	conn_unlink(c);
@@ -471,7 +491,7 @@ static int queue_proxy_header(struct conn *c)
 	struct pxy_pp2_tls t = {.has_cert = c->subject[0] != '\0',
 	                        .verified = c->verified,
 	                        .version = mtls_conn_version(c->cl.tls),
-	                        .cn = c->cn, .uri = c->uri};
+	                        .cn = c->pp_cn, .uri = c->pp_uri};
 
 	c->pp_len = pxy_pp2_header(c->c2u.d, BUF_SIZE,
 	                           (struct sockaddr *)&c->client_sa,
@@ -491,8 +511,8 @@ static void enter_relay(struct conn *c)
 	}
 	c->st = S_RELAY;
 	c->last_io = now();
-	pxy_log(MTLS_LOG_DEBUG, "conn client=%s: relaying to %s",
-	        c->client_addr, c->target->text);
+	pxy_log(MTLS_LOG_DEBUG, "conn client=%s host=%s: relaying to %s",
+	        c->client_addr, conn_host(c), c->target->text);
 	relay(c);
 }
 
@@ -614,13 +634,61 @@ static void connect_done(struct conn *c)
 	connect_next(c, strerror(err));
 }
 
-static void client_handshake(struct conn *c)
+/* Whether the client-certificate settings that judged have CN rules. */
+static int has_cn_rule(const struct pxy_listen *l, const struct pxy_server *s)
+{
+	const struct pxy_server *auth = s->client_ca ? s : &l->srv;
+	size_t i;
+
+	for (i = 0; i < auth->n_allow; i++)
+		if (auth->allow[i].kind == MTLS_ALLOW_CN)
+			return 1;
+	return 0;
+}
+
+/* What the connection says about its client: logged, and forwarded in
+ * the PROXY v2 header.  One decision, the library's: the id is the
+ * identity the policy matched (mtls_conn_peer_identity), never a "first
+ * SAN" of ours.  Forwarded (see examples/mtls-proxy.conf):
+ *  - the URI TLV only when that identity is one of the leaf's URI SANs
+ *    (the policy decided on a URI), else not at all;
+ *  - the CN only from a verified leaf, and when CN rules judged, only if
+ *    the CN is the identity they matched.
+ * An unverified certificate (client_auth optional) forwards neither. */
+static void note_peer(struct conn *c, const struct pxy_server *srv)
 {
 	mtls_peer peer;
-	const char *sni;
-	int rc = mtls_handshake(c->cl.tls);
+	const char *id;
+	int rc, i;
 
 	memset(&peer, 0, sizeof(peer));
+	rc = mtls_verify_peer(c->cl.tls, &peer);
+	c->verified = rc == 0;
+	id = c->verified ? mtls_conn_peer_identity(c->cl.tls) : NULL;
+	if (id != NULL)
+		snprintf(c->id, sizeof(c->id), "%s", id);
+	if (!peer.has_cert)
+		return;
+	snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
+	if (rc != 0) /* client_auth optional: say what it is worth */
+		snprintf(c->subject + strlen(c->subject),
+		         sizeof(c->subject) - strlen(c->subject),
+		         " (unverified: %s)", mtls_strerror(rc));
+	for (i = 0; id != NULL && i < peer.n_uri && i < MTLS_PEER_MAX_SANS; i++)
+		if (strcmp(peer.uri[i], id) == 0) {
+			snprintf(c->pp_uri, sizeof(c->pp_uri), "%s", id);
+			break;
+		}
+	if (c->verified && peer.cn[0] != '\0' &&
+	    (!has_cn_rule(c->l, srv) || (id != NULL && strcmp(id, peer.cn) == 0)))
+		snprintf(c->pp_cn, sizeof(c->pp_cn), "%s", peer.cn);
+}
+
+static void client_handshake(struct conn *c)
+{
+	const struct pxy_server *srv;
+	const char *host;
+	int rc = mtls_handshake(c->cl.tls);
 
 	c->cl.want = 0;
 	if (is_want(rc)) {
@@ -631,23 +699,15 @@ static void client_handshake(struct conn *c)
 		side_fail(c, &c->cl, rc, "TLS handshake");
 		return;
 	}
-	sni = mtls_conn_sni(c->cl.tls);
-	if (sni != NULL) {
-		snprintf(c->sni, sizeof(c->sni), "%s", sni);
-		c->u = pxy_host_for(c->l, sni)->upstream;
+	/* Routed by the host that judged the handshake, nothing else. */
+	host = mtls_conn_host(c->cl.tls);
+	if ((srv = pxy_host_named(c->l, host)) == NULL) {
+		conn_fail(c, "no host block for the host that judged (%s)",
+		          host);
+		return;
 	}
-	rc = mtls_verify_peer(c->cl.tls, &peer);
-	c->verified = rc == 0;
-	if (peer.has_cert) {
-		snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
-		snprintf(c->cn, sizeof(c->cn), "%s", peer.cn);
-		if (peer.n_uri > 0)
-			snprintf(c->uri, sizeof(c->uri), "%s", peer.uri[0]);
-		if (rc != 0) /* client_auth optional: say what it is worth */
-			snprintf(c->subject + strlen(c->subject),
-			         sizeof(c->subject) - strlen(c->subject),
-			         " (unverified: %s)", mtls_strerror(rc));
-	}
+	c->u = srv->upstream;
+	note_peer(c, srv);
 	c->cl.want = 0; /* quiet until the upstream is ready */
 	connect_next(c, NULL);
 }
