@@ -7,6 +7,14 @@
  * that becomes the socket's epoll interest.  TLS may want writable for a
  * read and readable for a write, so interest is never derived from the
  * direction of the copy.
+ *
+ * Fairness: relaying gives a connection RELAY_ROUNDS turns of its two
+ * buffers per wakeup.  One that could still move bytes then goes to the
+ * back of a run queue instead of looping on (a client that streams faster
+ * than we decrypt never makes a socket "would block"); the loop polls
+ * without waiting while the queue holds anyone, runs each queued
+ * connection once per pass after the events, and checks its timers on
+ * every pass.
  */
 #include "proxy.h"
 #include "log.h"
@@ -29,6 +37,9 @@
 #include <unistd.h>
 
 #define BUF_SIZE ((size_t)16 * 1024)
+/* Turns of both buffers per wakeup: at most 4 x 16 KiB each way before
+ * the others get theirs. */
+#define RELAY_ROUNDS 4
 #define STOP_GRACE 5.0 /* seconds granted to open connections on stop */
 
 enum kind { K_LISTEN = 1, K_SIDE, K_PROBE };
@@ -59,6 +70,8 @@ struct buf {
 
 struct conn {
 	struct conn *prev, *next;
+	struct conn *rq_prev, *rq_next; /* run queue: more to relay */
+	int queued;
 	struct pxy_config *cfg; /* the generation l and u belong to (a ref) */
 	struct pxy_listen *l;
 	struct pxy_upstream *u;
@@ -113,6 +126,8 @@ static struct probe *probes, *probe_graves;
 static struct conn *conns;  /* live */
 static struct conn *graves; /* closed during this batch, freed after it */
 static size_t n_conns;
+static struct conn *rq_head, *rq_tail; /* FIFO, see the top of the file */
+static size_t rq_len;
 
 void pxy_stop(void)
 {
@@ -251,10 +266,45 @@ static void side_close(struct side *s)
 	s->registered = 0;
 }
 
+/* ---- run queue ------------------------------------------------------------------ */
+
+static void runq_add(struct conn *c)
+{
+	if (c->queued)
+		return;
+	c->queued = 1;
+	c->rq_next = NULL;
+	c->rq_prev = rq_tail;
+	if (rq_tail != NULL)
+		rq_tail->rq_next = c;
+	else
+		rq_head = c;
+	rq_tail = c;
+	rq_len++;
+}
+
+static void runq_del(struct conn *c)
+{
+	if (!c->queued)
+		return;
+	if (c->rq_prev != NULL)
+		c->rq_prev->rq_next = c->rq_next;
+	else
+		rq_head = c->rq_next;
+	if (c->rq_next != NULL)
+		c->rq_next->rq_prev = c->rq_prev;
+	else
+		rq_tail = c->rq_prev;
+	c->rq_prev = c->rq_next = NULL;
+	c->queued = 0;
+	rq_len--;
+}
+
 /* ---- connection end ----------------------------------------------------------- */
 
 static void conn_unlink(struct conn *c)
 {
+	runq_del(c); /* a closed connection is never run again */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -462,7 +512,7 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 
 static void relay(struct conn *c)
 {
-	int a, b;
+	int a, b, rounds = 0;
 
 	do {
 		c->cl.want = c->up.want = 0;
@@ -472,7 +522,16 @@ static void relay(struct conn *c)
 			return;
 		if (a || b)
 			c->last_io = now();
-	} while (a || b);
+	} while ((a || b) && ++rounds < RELAY_ROUNDS);
+	if (a || b) {
+		/* Its share is used up, not its work: back of the queue.  The
+		 * epoll interest stays as registered (what a round that
+		 * stopped early collected is not the whole story). */
+		c->cl.want = c->cl.events;
+		c->up.want = c->up.events;
+		runq_add(c);
+		return;
+	}
 	if (c->cl.eof && c->cl.shut && c->up.eof && c->up.shut) {
 		conn_end(c);
 		return;
@@ -481,6 +540,24 @@ static void relay(struct conn *c)
 		side_forget(&c->cl);
 	if (c->up.eof && c->up.shut)
 		side_forget(&c->up);
+}
+
+/* One turn for each connection queued before this pass, in order; those
+ * that queue again wait for the next pass. */
+static void runq_pass(void)
+{
+	size_t n = rq_len;
+
+	while (n-- > 0 && rq_head != NULL) {
+		struct conn *c = rq_head;
+
+		runq_del(c);
+		relay(c);
+		if (!c->dead) {
+			side_update(&c->cl);
+			side_update(&c->up);
+		}
+	}
 }
 
 /* ---- connection set-up ---------------------------------------------------------- */
@@ -714,6 +791,10 @@ static void client_handshake(struct conn *c)
 
 static void conn_step(struct conn *c, struct side *s, unsigned events)
 {
+	/* Queued (relaying): its turn comes in the run queue's pass, where
+	 * errors and hang-ups show in its reads and writes. */
+	if (c->queued)
+		return;
 	/* A hang-up on a socket we asked nothing of: the peer is gone. */
 	if (s->events == 0 && (events & (EPOLLERR | EPOLLHUP))) {
 		if (s->eof && s->shut) {
@@ -1314,7 +1395,7 @@ int pxy_run(struct pxy_config *cfg)
 	if (listeners_attach(cfg) != 0)
 		goto out;
 	for (;;) {
-		int n = epoll_wait(ep, evs, 128, 1000);
+		int n = epoll_wait(ep, evs, 128, rq_head != NULL ? 0 : 1000);
 		double t;
 
 		if (n < 0 && errno != EINTR) {
@@ -1337,6 +1418,7 @@ int pxy_run(struct pxy_config *cfg)
 					conn_step(s->c, s, evs[k].events);
 			}
 		}
+		runq_pass();
 		t = now();
 		check_timers(t);
 		for (i = 0; stop_at == 0 && i < n_lsn; i++)
