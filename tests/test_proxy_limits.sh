@@ -6,6 +6,19 @@
 #   fair relay: while one client streams as fast as it can into a sink, a new
 #     client completes its handshake and gets an echo through, and an idle
 #     connection's idle timeout fires (both while the stream still runs)
+#   -t: max_connections (top level and listen), max_handshakes and
+#     max_handshakes_per_source: good values pass, bad ones name FILE:LINE
+#   max_handshakes_per_source 3: a 4th unfinished handshake from 127.0.0.1
+#     is closed at once while the 3 wait and a completed connection still
+#     echoes; once they go, a new client is served; the refusals are logged,
+#     fewer lines than refusals
+#   max_handshakes 2: the same, for all sources together
+#   max_connections 3 with a listen block of max_connections 2: the 3rd on
+#     that listener is refused, one on the other is served, the 4th in all is
+#     refused; after one closes, the listener serves again
+#   descriptors (ulimit -n 40): the start-up warns that max_connections needs
+#     more, accepting pauses (logged) instead of spinning, the proxy keeps
+#     running and serves again once descriptors are free
 # Outcomes only: nothing here asserts how long anything takes.  Every
 # process started here is killed by PID on exit; every loop and wait is
 # bounded in count and time.
@@ -93,6 +106,72 @@ def idle(port, seconds):
         print("handshake failed: %r" % e); return
     print("closed" if read_to_close(s, seconds) is not None else "open")
 
+def try_echo(port, word):
+    """True if a new client completes its handshake and gets word back."""
+    try:
+        s = tls_connect(port, timeout=10)
+        s.sendall(word)
+        ok = recv_exact(s, len(word)) == word
+        s.close()
+        return ok
+    except (OSError, ssl.SSLError):
+        return False
+
+def retry_echo(port, word):
+    """try_echo until it works: the proxy sees closes at its own pace
+    (at most 50 tries)."""
+    for _ in range(50):
+        if try_echo(port, word):
+            return True
+        time.sleep(0.1)
+    return False
+
+def unfinished(port, half):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(half)
+    except OSError:
+        pass
+    return s
+
+def handshakes(port, n):
+    """n unfinished handshakes wait; 3 more are closed at once; a
+    completed connection still echoes; then the n go and a new client is
+    served."""
+    c1 = tls_connect(port, timeout=10)
+    c1.sendall(b"one\n")
+    ok1 = recv_exact(c1, 4) == b"one\n"
+    half = client_hello()[:40]
+    held = [unfinished(port, half) for _ in range(n)]
+    extra = [unfinished(port, half) for _ in range(3)]
+    refused = sum(1 for s in extra if read_to_close(s, 10) is not None)
+    still = sum(1 for s in held if read_to_close(s, 0.5) is None)
+    c1.sendall(b"two\n")
+    ok2 = recv_exact(c1, 4) == b"two\n"
+    for s in held + extra:
+        s.close()
+    c1.close()
+    print("completed_echoes=%s waiting=%d/%d over_limit_closed=%d/3 after=%s"
+          % (ok1 and ok2, still, n, refused, retry_echo(port, b"3\n")))
+
+def conncap(px, py_):
+    """px: max_connections 2 of its own; all: max_connections 3."""
+    a = [tls_connect(px, timeout=10) for _ in range(2)]
+    third_px = try_echo(px, b"x\n")
+    b = tls_connect(py_, timeout=10)
+    b.sendall(b"b\n")
+    ok_b = recv_exact(b, 2) == b"b\n"
+    fourth = try_echo(py_, b"y\n")
+    for i, s in enumerate(a):
+        s.sendall(b"%d\n" % i)
+    ok_a = all(recv_exact(s, 2) == b"%d\n" % i for i, s in enumerate(a))
+    a[0].close()
+    after = retry_echo(px, b"z\n")
+    for s in a[1:] + [b]:
+        s.close()
+    print("held_echo=%s third_on_listener=%s other_listener=%s fourth=%s after_close=%s"
+          % (ok_a, third_px, ok_b, fourth, after))
+
 def hold(port, n, seconds):
     half = client_hello()[:40]
     socks = []
@@ -114,6 +193,9 @@ elif cmd == "stream": stream(int(a[0]), a[1], a[2], a[3])
 elif cmd == "echo1": echo1(int(a[0]))
 elif cmd == "idle": idle(int(a[0]), float(a[1]))
 elif cmd == "hold": hold(int(a[0]), int(a[1]), float(a[2]))
+elif cmd == "handshakes": handshakes(int(a[0]), int(a[1]))
+elif cmd == "conncap": conncap(int(a[0]), int(a[1]))
+elif cmd == "echo_retry": print("echo ok" if retry_echo(int(a[0]), b"again\n") else "echo failed")
 PY
 py() { timeout "${PYT:-60}" python3 "$work/lim.py" "$@"; }
 
@@ -193,6 +275,124 @@ wait "$stream_pid"
 check "fair: the stream itself ran without error ($(cat "$work/done" 2>/dev/null))" \
 	grep -q "^sent=[0-9]*$" "$work/done"
 kill "$fair_pid"; wait "$fair_pid" 2>/dev/null
+
+# ---- -t on the new directives (finding 7's config check) -------------------------
+l_port=$(free_port)
+good_limits() { # good_limits [EXTRA_TOP] [EXTRA_LISTEN]
+	echo "max_connections 100"
+	echo "max_handshakes 50"
+	echo "max_handshakes_per_source 5"
+	[ -z "${1:-}" ] || echo "$1"
+	listen_block "$l_port" echo "max_connections 20" ${2:+"$2"}
+	printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+}
+good_limits >"$work/t.conf"
+out=$("$proxy" -t -c "$work/t.conf" 2>&1)
+check "-t: max_connections, max_handshakes, max_handshakes_per_source accepted (${out##*$'\n'})" \
+	test $? -eq 0
+for bad in "max_connections 0" "max_handshakes -3" "max_handshakes_per_source many" \
+	"max_connections 1000001" "max_handshakes 5 6"; do
+	{
+		echo "$bad"
+		listen_block "$l_port" echo
+		printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+	} >"$work/bad.conf"
+	out=$("$proxy" -t -c "$work/bad.conf" 2>&1)
+	rc=$?
+	check "-t: '$bad' is refused with FILE:LINE ($out)" \
+		bash -c "[ $rc -eq 1 ] && grep -q \"bad.conf:1: '${bad%% *}' wants a number from 1 to 1000000\" <<<\"\$0\"" "$out"
+done
+good_limits "max_handshakes 7" >"$work/dup.conf"
+out=$("$proxy" -t -c "$work/dup.conf" 2>&1)
+check "-t: a second max_handshakes is refused, naming both lines ($out)" \
+	grep -q "dup.conf:4: duplicate 'max_handshakes' (first on line 2)" <<<"$out"
+good_limits "" "max_handshakes 5" >"$work/inlisten.conf"
+out=$("$proxy" -t -c "$work/inlisten.conf" 2>&1)
+check "-t: max_handshakes inside a listen block is refused ($out)" \
+	grep -q "inlisten.conf:[0-9]*: unknown directive 'max_handshakes' in listen block" <<<"$out"
+good_limits "" "max_connections 9" >"$work/dupl.conf"
+out=$("$proxy" -t -c "$work/dupl.conf" 2>&1)
+check "-t: a second max_connections in a listen block is refused ($out)" \
+	grep -q "dupl.conf:[0-9]*: duplicate 'max_connections' (first on line [0-9]*)" <<<"$out"
+
+# ---- handshakes in progress (finding 7/8) ------------------------------------------
+run_limited() { # run_limited NAME TOP_DIRECTIVE: a proxy on $l_port, log NAME.log
+	{
+		echo "$2"
+		listen_block "$l_port" echo
+		printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+	} >"$work/$1.conf"
+	"$proxy" -c "$work/$1.conf" 2>"$work/$1.log" &
+	lim_pid=$!
+	pids+=("$lim_pid")
+	wait_port "$l_port" || bad "proxy ($1) did not start: $(tail -3 "$work/$1.log")"
+}
+stop_limited() {
+	kill "$lim_pid" 2>/dev/null
+	wait "$lim_pid" 2>/dev/null
+}
+l_port=$(free_port)
+run_limited persrc "max_handshakes_per_source 3"
+out=$(py handshakes "$l_port" 3)
+check "per source 3: a 4th unfinished handshake from 127.0.0.1 is closed at once, the 3 wait, a completed connection echoes, then a new client is served ($out)" \
+	test "$out" = "completed_echoes=True waiting=3/3 over_limit_closed=3/3 after=True"
+n=$(grep -c "limit max_handshakes_per_source 3 reached" "$work/persrc.log")
+check "per source: the refusals are logged, rate-limited ($n line(s) for 3 refusals)" \
+	test "$n" -ge 1 -a "$n" -lt 3
+check "per source: the proxy is still running" kill -0 "$lim_pid"
+stop_limited
+
+l_port=$(free_port)
+run_limited allhs "max_handshakes 2"
+out=$(py handshakes "$l_port" 2)
+check "max_handshakes 2: a 3rd unfinished handshake is closed at once, the 2 wait, a completed connection echoes, then a new client is served ($out)" \
+	test "$out" = "completed_echoes=True waiting=2/2 over_limit_closed=3/3 after=True"
+check "max_handshakes: logged" grep -q "limit max_handshakes 2 reached" "$work/allhs.log"
+stop_limited
+
+# ---- connections in all and per listen block -----------------------------------
+c_x=$(free_port) c_y=$(free_port)
+{
+	echo "max_connections 3"
+	listen_block "$c_x" echo "max_connections 2"
+	listen_block "$c_y" echo
+	printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+} >"$work/cap.conf"
+"$proxy" -c "$work/cap.conf" 2>"$work/cap.log" &
+cap_pid=$!
+pids+=("$cap_pid")
+wait_port "$c_x" && wait_port "$c_y" || bad "proxy (cap) did not start"
+out=$(py conncap "$c_x" "$c_y")
+check "max_connections: listen cap 2 refuses a 3rd there, the other listener serves, the global cap 3 refuses a 4th, the held ones echo, and a close frees a place ($out)" \
+	test "$out" = "held_echo=True third_on_listener=False other_listener=True fourth=False after_close=True"
+check "max_connections: both limits logged" \
+	bash -c "grep -q 'limit max_connections (listen 127.0.0.1:$c_x) 2 reached' '$work/cap.log' &&
+	grep -q 'limit max_connections 3 reached' '$work/cap.log'"
+kill "$cap_pid"; wait "$cap_pid" 2>/dev/null
+
+# ---- descriptors exhausted ----------------------------------------------------------
+d_port=$(free_port)
+{
+	listen_block "$d_port" echo
+	printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+} >"$work/fd.conf"
+(ulimit -n 40 && exec "$proxy" -c "$work/fd.conf") 2>"$work/fd.log" &
+fd_pid=$!
+pids+=("$fd_pid")
+wait_port "$d_port" || bad "proxy (ulimit -n 40) did not start: $(tail -3 "$work/fd.log")"
+check "descriptors: the start-up warns that max_connections needs more than ulimit -n" \
+	grep -q "warn: max_connections 10000 (the default) needs about 20064 file descriptors, the limit (ulimit -n) is 40" "$work/fd.log"
+fds=()
+for ((i = 0; i < 50; i++)); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$d_port" && fds+=("$fd")
+done
+check "descriptors: out of them, accepting pauses (logged) instead of spinning" \
+	wait_in "$work/fd.log" "Too many open files; pausing for 1 s" 50
+check "descriptors: the proxy keeps running" kill -0 "$fd_pid"
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+out=$(py echo_retry "$d_port")
+check "descriptors: once they are free, it serves again ($out)" test "$out" = "echo ok"
+kill "$fd_pid"; wait "$fd_pid" 2>/dev/null
 
 if [ "$fails" -ne 0 ] || [ -n "${MTLS_TEST_VERBOSE:-}" ]; then
 	for f in "$work"/*.log; do

@@ -74,6 +74,13 @@ struct pxy_server {
 	int skipped;              /* tlsctx.c: host left out (see there) */
 };
 
+struct pxy_lcount; /* admit.h */
+
+/* Defaults of the admission limits (admit.h). */
+#define PXY_MAX_CONNECTIONS 10000
+#define PXY_MAX_HANDSHAKES 1024
+#define PXY_MAX_HANDSHAKES_PER_SOURCE 64
+
 struct pxy_listen {
 	struct pxy_addr addr;
 	int line;
@@ -86,9 +93,12 @@ struct pxy_listen {
 	int tls_line;
 	char *alpn;
 	int alpn_line;
+	size_t max_conns;         /* its own connection cap, 0: none */
+	int max_conns_line;
 	int skipped;              /* tlsctx.c: not opened (see there) */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */
+	struct pxy_lcount *count; /* admit.c: its connections (proxy.c frees) */
 };
 
 struct pxy_config {
@@ -96,6 +106,10 @@ struct pxy_config {
 	int log_level;            /* MTLS_LOG_* */
 	int workers;              /* worker processes (default 1) */
 	int workers_line;
+	size_t max_conns;         /* connections open at once, all listeners */
+	size_t max_hs;            /* client handshakes in progress */
+	size_t max_hs_src;        /* ... from one IPv4 address or IPv6 /64 */
+	int max_conns_line, max_hs_line, max_hs_src_line; /* 0: default */
 	struct pxy_listen *listens;
 	size_t n_listens;
 	struct pxy_upstream *upstreams;

@@ -17,6 +17,7 @@
  * every pass.
  */
 #include "proxy.h"
+#include "admit.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "tlsctx.h"
@@ -72,6 +73,7 @@ struct conn {
 	struct conn *prev, *next;
 	struct conn *rq_prev, *rq_next; /* run queue: more to relay */
 	int queued;
+	struct pxy_ticket ticket; /* what it counts against the limits */
 	struct pxy_config *cfg; /* the generation l and u belong to (a ref) */
 	struct pxy_listen *l;
 	struct pxy_upstream *u;
@@ -142,6 +144,7 @@ void pxy_reload(void)
 static void config_unref(struct pxy_config *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0) {
+		pxy_admit_forget(cfg);
 		pxy_config_free(cfg);
 		free(cfg);
 	}
@@ -305,6 +308,7 @@ static void runq_del(struct conn *c)
 static void conn_unlink(struct conn *c)
 {
 	runq_del(c); /* a closed connection is never run again */
+	pxy_admit_release(&c->ticket);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -776,6 +780,7 @@ static void client_handshake(struct conn *c)
 		side_fail(c, &c->cl, rc, "TLS handshake");
 		return;
 	}
+	pxy_admit_hs_done(&c->ticket);
 	/* Routed by the host that judged the handshake, nothing else. */
 	host = mtls_conn_host(c->cl.tls);
 	if ((srv = pxy_host_named(c->l, host)) == NULL) {
@@ -855,6 +860,7 @@ static void accept_all(struct listener *ls)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage sa = {0};
 		socklen_t len = sizeof(sa);
+		struct pxy_ticket t;
 		struct conn *c;
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &len,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -869,12 +875,18 @@ static void accept_all(struct listener *ls)
 				        l->addr.text, strerror(errno));
 			return;
 		}
+		if (pxy_admit(current, l, &sa, n_conns, &t) != 0) {
+			close(fd); /* over a limit: at once (admit.h) */
+			continue;
+		}
 		nodelay(fd);
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			pxy_admit_release(&t);
 			close(fd);
 			pxy_log(MTLS_LOG_ERROR, "accept: out of memory");
 			return;
 		}
+		c->ticket = t;
 		c->cfg = current;
 		current->refs++;
 		c->l = l;
@@ -1297,6 +1309,7 @@ static int listeners_move(struct pxy_config *n, struct pxy_config *old,
 		o = same_listen(old, &n->listens[i]);
 		n->listens[i].fd = o->fd;
 		o->fd = -1;
+		pxy_admit_share(&n->listens[i], o); /* its connections too */
 		(*kept)++;
 	}
 	for (i = 0; i < old->n_listens; i++)

@@ -113,6 +113,9 @@ static void check_config(const struct pxy_config *c)
 	CHECK(c->path != NULL && strcmp(c->path, NAME) == 0);
 	CHECK(c->log_level >= MTLS_LOG_ERROR && c->log_level <= MTLS_LOG_DEBUG);
 	CHECK(c->workers >= 1 && c->workers <= 256);
+	CHECK(c->max_conns >= 1 && c->max_conns <= 1000000);
+	CHECK(c->max_hs >= 1 && c->max_hs <= 1000000);
+	CHECK(c->max_hs_src >= 1 && c->max_hs_src <= 1000000);
 	CHECK(c->n_listens > 0);
 	for (i = 0; i < c->n_listens; i++) {
 		const struct pxy_listen *l = &c->listens[i];
@@ -121,7 +124,8 @@ static void check_config(const struct pxy_config *c)
 		check_server(c, &l->srv);
 		CHECK(l->handshake_timeout >= 1 &&
 		      l->handshake_timeout <= 86400);
-		CHECK(l->fd == -1 && l->ctx == NULL);
+		CHECK(l->fd == -1 && l->ctx == NULL && l->count == NULL);
+		CHECK(l->max_conns <= 1000000);
 		CHECK(pxy_host_named(l, NULL) == &l->srv);
 		for (j = 0; j < l->n_hosts; j++) {
 			const struct pxy_server *h = &l->hosts[j];
@@ -153,7 +157,8 @@ static void check_config(const struct pxy_config *c)
 static int is_empty(const struct pxy_config *c)
 {
 	return c->path == NULL && c->log_level == 0 && c->workers == 0 &&
-	       c->workers_line == 0 && c->listens == NULL &&
+	       c->workers_line == 0 && c->max_conns == 0 && c->max_hs == 0 &&
+	       c->max_hs_src == 0 && c->listens == NULL &&
 	       c->n_listens == 0 && c->upstreams == NULL &&
 	       c->n_upstreams == 0 && c->refs == 0;
 }
