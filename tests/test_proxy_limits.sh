@@ -15,7 +15,8 @@
 #   max_handshakes 2: the same, for all sources together
 #   max_connections 3 with a listen block of max_connections 2: the 3rd on
 #     that listener is refused, one on the other is served, the 4th in all is
-#     refused; after one closes, the listener serves again
+#     refused; after one closes, the listener serves again; across a SIGHUP
+#     reload the listen block's count is kept
 #   descriptors (ulimit -n 40): the start-up warns that max_connections needs
 #     more, accepting pauses (logged) instead of spinning, the proxy keeps
 #     running and serves again once descriptors are free
@@ -172,6 +173,25 @@ def conncap(px, py_):
     print("held_echo=%s third_on_listener=%s other_listener=%s fourth=%s after_close=%s"
           % (ok_a, third_px, ok_b, fourth, after))
 
+def capreload(px, flag, go):
+    """Two connections held on px (its cap: 2) across a reload (the shell
+    sends SIGHUP between FLAG and GO): a 3rd is still refused, and a
+    close still frees a place."""
+    a = [tls_connect(px, timeout=10) for _ in range(2)]
+    for i, s in enumerate(a):
+        s.sendall(b"%d\n" % i)
+    ok = all(recv_exact(s, 2) == b"%d\n" % i for i, s in enumerate(a))
+    open(flag, "w").close()
+    for _ in range(200):
+        if os.path.exists(go):
+            break
+        time.sleep(0.1)
+    third = try_echo(px, b"x\n")
+    a[0].close()
+    after = retry_echo(px, b"z\n")
+    a[1].close()
+    print("held_echo=%s third_after_reload=%s after_close=%s" % (ok, third, after))
+
 def hold(port, n, seconds):
     half = client_hello()[:40]
     socks = []
@@ -195,6 +215,7 @@ elif cmd == "idle": idle(int(a[0]), float(a[1]))
 elif cmd == "hold": hold(int(a[0]), int(a[1]), float(a[2]))
 elif cmd == "handshakes": handshakes(int(a[0]), int(a[1]))
 elif cmd == "conncap": conncap(int(a[0]), int(a[1]))
+elif cmd == "capreload": capreload(int(a[0]), a[1], a[2])
 elif cmd == "echo_retry": print("echo ok" if retry_echo(int(a[0]), b"again\n") else "echo failed")
 PY
 py() { timeout "${PYT:-60}" python3 "$work/lim.py" "$@"; }
@@ -368,6 +389,19 @@ check "max_connections: listen cap 2 refuses a 3rd there, the other listener ser
 check "max_connections: both limits logged" \
 	bash -c "grep -q 'limit max_connections (listen 127.0.0.1:$c_x) 2 reached' '$work/cap.log' &&
 	grep -q 'limit max_connections 3 reached' '$work/cap.log'"
+# A reload keeps the listening socket, and with it the count of its
+# connections (the new generation must not start again from 0).
+timeout 60 python3 "$work/lim.py" capreload "$c_x" "$work/held" "$work/go" >"$work/capreload.out" &
+cr_pid=$!
+pids+=("$cr_pid")
+if wait_file "$work/held" 200; then
+	kill -HUP "$cap_pid"
+	wait_in "$work/cap.log" "reloaded .*2 listener(s) kept" || bad "cap: no reload logged"
+fi
+touch "$work/go"
+wait "$cr_pid"
+check "max_connections: a reload keeps the listen block's count: a 3rd is still refused, a close frees a place ($(cat "$work/capreload.out"))" \
+	grep -qx "held_echo=True third_after_reload=False after_close=True" "$work/capreload.out"
 kill "$cap_pid"; wait "$cap_pid" 2>/dev/null
 
 # ---- descriptors exhausted ----------------------------------------------------------
