@@ -12,6 +12,8 @@
 #     is closed at once while the 3 wait and a completed connection still
 #     echoes; once they go, a new client is served; the refusals are logged,
 #     fewer lines than refusals
+#   max_handshakes_per_source 1 on [::1] (when loopback has IPv6): counted
+#     per /64, logged as "::/64"
 #   max_handshakes 2: the same, for all sources together
 #   max_connections 3 with a listen block of max_connections 2: the 3rd on
 #     that listener is refused, one on the other is served, the 4th in all is
@@ -192,6 +194,21 @@ def capreload(px, flag, go):
     a[1].close()
     print("held_echo=%s third_after_reload=%s after_close=%s" % (ok, third, after))
 
+def v6(port):
+    """max_handshakes_per_source 1 on [::1]: a 2nd unfinished handshake
+    from ::1 is closed at once, the 1st waits."""
+    half = client_hello()[:40]
+    socks = []
+    for _ in range(2):
+        s = socket.create_connection(("::1", port), timeout=10)
+        s.sendall(half)
+        socks.append(s)
+    second = read_to_close(socks[1], 10) is not None
+    first = read_to_close(socks[0], 0.5) is None
+    for s in socks:
+        s.close()
+    print("first_waits=%s second_closed=%s" % (first, second))
+
 def hold(port, n, seconds):
     half = client_hello()[:40]
     socks = []
@@ -216,6 +233,7 @@ elif cmd == "hold": hold(int(a[0]), int(a[1]), float(a[2]))
 elif cmd == "handshakes": handshakes(int(a[0]), int(a[1]))
 elif cmd == "conncap": conncap(int(a[0]), int(a[1]))
 elif cmd == "capreload": capreload(int(a[0]), a[1], a[2])
+elif cmd == "v6": v6(int(a[0]))
 elif cmd == "echo_retry": print("echo ok" if retry_echo(int(a[0]), b"again\n") else "echo failed")
 PY
 py() { timeout "${PYT:-60}" python3 "$work/lim.py" "$@"; }
@@ -370,6 +388,31 @@ check "max_handshakes 2: a 3rd unfinished handshake is closed at once, the 2 wai
 	test "$out" = "completed_echoes=True waiting=2/2 over_limit_closed=3/3 after=True"
 check "max_handshakes: logged" grep -q "limit max_handshakes 2 reached" "$work/allhs.log"
 stop_limited
+
+# IPv6 sources count by /64 (::1 is in ::/64), when loopback has IPv6.
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	v6_port=$(free_port)
+	{
+		echo "max_handshakes_per_source 1"
+		listen_block "$v6_port" echo | sed "s/^listen 127.0.0.1:/listen [::1]:/"
+		printf 'upstream echo {\n    target 127.0.0.1:%s\n}\n' "$echo_port"
+	} >"$work/v6.conf"
+	"$proxy" -c "$work/v6.conf" 2>"$work/v6.log" &
+	v6_pid=$!
+	pids+=("$v6_pid")
+	if wait_in "$work/v6.log" "listening on \[::1\]:$v6_port" 50; then
+		out=$(py v6 "$v6_port")
+		check "per source, IPv6: a 2nd unfinished handshake from ::1 is closed at once, the 1st waits ($out)" \
+			test "$out" = "first_waits=True second_closed=True"
+		check "per source, IPv6: the log names the /64" \
+			grep -q "limit max_handshakes_per_source 1 reached: .*from ::/64" "$work/v6.log"
+	else
+		bad "proxy on [::1] did not start: $(tail -3 "$work/v6.log")"
+	fi
+	kill "$v6_pid"; wait "$v6_pid" 2>/dev/null
+else
+	echo "# SKIP IPv6 per-source check: no ::1"
+fi
 
 # ---- connections in all and per listen block -----------------------------------
 c_x=$(free_port) c_y=$(free_port)
