@@ -34,8 +34,9 @@ struct pxy_source {
 static struct pxy_source *buckets[N_BUCKETS];
 static size_t n_handshakes; /* in progress, all sources */
 
-/* One rate-limited report per limit: its first refusal is logged, the
- * next ones only counted until a second has passed. */
+/* One rate-limited report per limit (NULL: out of memory): its first
+ * refusal is logged, the next ones only counted until a second has
+ * passed. */
 struct burst {
 	double last;          /* when a line was last written, 0: never */
 	unsigned long quiet;  /* refused since, not logged */
@@ -142,9 +143,14 @@ static void refuse(struct burst *b, const char *limit, size_t value,
 		b->quiet++;
 		return;
 	}
-	pxy_log(MTLS_LOG_WARN, "limit %s %zu reached: refusing new "
-	        "connections (this one from %s; %lu more refused since the "
-	        "last such line)", limit, value, who, b->quiet);
+	if (limit == NULL)
+		pxy_log(MTLS_LOG_ERROR, "out of memory: refusing new "
+		        "connections (this one from %s; %lu more refused since "
+		        "the last such line)", who, b->quiet);
+	else
+		pxy_log(MTLS_LOG_WARN, "limit %s %zu reached: refusing new "
+		        "connections (this one from %s; %lu more refused since "
+		        "the last such line)", limit, value, who, b->quiet);
 	b->last = t;
 	b->quiet = 0;
 }
@@ -168,7 +174,7 @@ int pxy_admit(const struct pxy_config *cfg, struct pxy_listen *l,
 		l->count->refs = 1;
 	}
 	if (l->count == NULL) {
-		refuse(&b_mem, "memory", 0, who);
+		refuse(&b_mem, NULL, 0, who);
 		return -1;
 	}
 	if (l->max_conns != 0 && l->count->n >= l->max_conns) {
@@ -188,7 +194,7 @@ int pxy_admit(const struct pxy_config *cfg, struct pxy_listen *l,
 		return -1;
 	}
 	if (src == NULL && (src = source_add(key)) == NULL) {
-		refuse(&b_mem, "memory", 0, who);
+		refuse(&b_mem, NULL, 0, who);
 		return -1;
 	}
 	src->n++;
