@@ -123,10 +123,10 @@ answer=$( (echo 'hello through mtls-proxy'; sleep 1) | (cd "$pki" && timeout 10 
 say "answer:        $answer"
 wait_in "$run/proxy.log" "conn .*status=ok"
 line=$(grep "conn .*status=ok" "$run/proxy.log" | tail -1)
-say "proxy saw:     $(grep -o 'subject="[^"]*" uri="[^"]*"' <<<"$line")"
+say "proxy saw:     $(grep -o 'subject="[^"]*" id="[^"]*"' <<<"$line")"
 say "backend saw:   $(grep -m1 '^Peer certificate' "$run/backend.log") (the proxy's certificate, $(grep -m1 '^Signature type' "$run/backend.log" | sed 's/^Signature type: //') signature)"
 say "proxy log:     ${line#* info: }"
-[[ $answer == "yxorp-sltm hguorht olleh" ]] && grep -q 'uri="spiffe://example.org/ns/test/sa/client"' <<<"$line" &&
+[[ $answer == "yxorp-sltm hguorht olleh" ]] && grep -q 'id="spiffe://example.org/ns/test/sa/client"' <<<"$line" &&
 	grep -q "^Peer certificate: CN = client.test" "$run/backend.log"
 verdict $? "wanted the reversed line, the client's SPIFFE ID in the proxy log, the proxy's certificate at the backend"
 

@@ -235,6 +235,19 @@ done
 leaf_ext "$work/client-cn2.ext" "$ku_ec" clientAuth "DNS:cn2.test"
 ec_key client-cn2.key
 sign int client-cn2 "/CN=web/CN=admin" "$work/client-cn2.ext"
+# mtls-proxy (finding 4): a client with two URI SANs, which URI rules must refuse.
+leaf_ext "$work/twouri.ext" "$ku_ec" clientAuth \
+    "DNS:client.test,URI:spiffe://example.org/ns/test/sa/web,URI:spiffe://example.org/ns/test/sa/admin"
+ec_key client-twouri.key
+sign int client-twouri "/CN=client.test" "$work/twouri.ext"
+cat client-twouri.crt int.crt >client-twouri-chain.pem
+# mtls-proxy (finding 10): names that try to forge log lines: a newline in
+# the CN, a double quote and blanks in the URI SAN (\" keeps the quote).
+leaf_ext "$work/evil.ext" "$ku_ec" clientAuth \
+    'URI:spiffe://example.org/ns/test/sa/x\" id=\"spiffe://example.org/admin'
+ec_key client-evil.key
+sign int client-evil "/CN=evil"$'\n'"info: conn client=forged" "$work/evil.ext"
+cat client-evil.crt int.crt >client-evil-chain.pem
 
 # ---- CRLs ---------------------------------------------------------------------------------------
 q openssl ca -batch -config "$work/ca-int/ca.cnf" -gencrl -crldays 30 -out int.crl

@@ -292,7 +292,7 @@ check "client exits cleanly" test $? -eq 0
 check "1 MiB echoed through the proxy unchanged (sha256)" \
 	test "$(sha256sum <"$work/in.bin")" = "$(sha256sum <"$work/out.bin" 2>/dev/null)"
 check "the log line names the client identity and the bytes" \
-	wait_log 'subject="CN=client.test" uri="spiffe://example.org/ns/test/sa/client" upstream=echo .*bytes_to_upstream=1048576 bytes_to_client=1048576 .*status=ok'
+	wait_log 'host=default sni="localhost" subject="CN=client.test" id="spiffe://example.org/ns/test/sa/client" upstream=echo .*bytes_to_upstream=1048576 bytes_to_client=1048576 .*status=ok'
 
 # Half-close: the client's close_notify ends the upstream's input (FIN);
 # the backend's EOF comes back to the client as close_notify; then the
@@ -634,8 +634,8 @@ check "SNI: admin host without a client certificate: no data ($out)" \
 fp=$(fingerprint "$sni_port" admin.example.com)
 check "SNI: openssl s_client -servername admin.example.com sees admin-server.crt" \
 	test "$fp" = "$(openssl x509 -noout -fingerprint -sha256 -in "$pki/admin-server.crt")"
-check "SNI: the log line carries sni= and the host's upstream" \
-	wait_in "$sni_log" "upstream=admin .*status=ok sni=admin.example.com"
+check "SNI: the log line carries host=, sni= and the host's upstream" \
+	wait_in "$sni_log" "host=admin.example.com sni=\"admin.example.com\" .*upstream=admin .*status=ok"
 
 # ---- PROXY protocol v2 ---------------------------------------------------------
 # Unit test of the pure header writer (examples/mtls-proxy/proxyproto.c).

@@ -283,14 +283,14 @@ mark
 out=$(py xfer "$p_main" 262144 --close 2>&1)
 check "mTLS client -> proxy -> echo: 256 KiB intact ($out)" test $? -eq 0
 check "... the log names the client and the bytes" \
-	wait_new "listen=127.0.0.1:$p_main subject=\"CN=client.test\" uri=\"spiffe://example.org/ns/test/sa/client\" upstream=main .*bytes_to_upstream=262144 bytes_to_client=262144 .*status=ok"
+	wait_new "listen=127.0.0.1:$p_main host=default sni=\"localhost\" subject=\"CN=client.test\" id=\"spiffe://example.org/ns/test/sa/client\" upstream=main .*bytes_to_upstream=262144 bytes_to_client=262144 .*status=ok"
 
 mark
 out=$(py xfer "$p_main" 1000 --sni admin.example.com --pp2 2>&1)
 check "SNI host admin.example.com: its certificate, its upstream, a PROXY v2 header ($out)" \
 	test $? -eq 0
 check "... the log names the host and its upstream" \
-	wait_new "upstream=pp .*bytes_to_upstream=1000 .*status=ok sni=admin.example.com"
+	wait_new "host=admin.example.com sni=\"admin.example.com\" .*upstream=pp .*bytes_to_upstream=1000 .*status=ok"
 
 # ---- refused and broken clients ----------------------------------------------
 mark
@@ -344,7 +344,7 @@ check "... the log says why" \
 check "health check (TCP): a dead target is marked down" \
 	wait_in "$log" "upstream checked: target 127.0.0.1:$dead2 is down: Connection refused"
 check "health check (mTLS to the proxy's own listener): passes" \
-	wait_in "$log" "listen=127.0.0.1:$p_self subject=\"CN=client.test\".* upstream=main "
+	wait_in "$log" "listen=127.0.0.1:$p_self .*subject=\"CN=client.test\".* upstream=main "
 check "... and never marks it down" \
 	bash -c "! grep -q 'upstream selfcheck: target .* is down' '$log'"
 

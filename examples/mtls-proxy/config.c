@@ -130,6 +130,28 @@ static int set_seconds(struct parser *p, int *dst, const char *name,
 	return 0;
 }
 
+/* A count for a limit: 1 to 1,000,000, once per block (or file). */
+static int set_count(struct parser *p, size_t *dst, int *line, char **w,
+                     int n)
+{
+	char *end;
+	long v;
+
+	if (*line != 0)
+		return fail(p, p->line, "duplicate '%s' (first on line %d)",
+		            w[0], *line);
+	errno = 0;
+	v = n == 2 ? strtol(w[1], &end, 10) : 0;
+	if (n != 2 || errno != 0 || *end != '\0' || end == w[1] || v < 1 ||
+	    v > 1000000)
+		return fail(p, p->line, "'%s' wants a number from 1 to "
+		            "1000000%s%s%s", w[0], n == 2 ? ", not '" : "",
+		            n == 2 ? w[1] : "", n == 2 ? "'" : "");
+	*dst = (size_t)v;
+	*line = p->line;
+	return 0;
+}
+
 /* "host:port", "[v6]:port" or "*:port" (listen only: any address). */
 static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
                       int passive)
@@ -362,6 +384,8 @@ static int listen_directive(struct parser *p, char **w, int n)
 		                        &l->tls_line, w, n);
 	if (strcmp(w[0], "alpn") == 0)
 		return set_alpn(p, &l->alpn, &l->alpn_line, w, n);
+	if (strcmp(w[0], "max_connections") == 0)
+		return set_count(p, &l->max_conns, &l->max_conns_line, w, n);
 	if (strcmp(w[0], "unknown_host") == 0) {
 		if (n != 2 || (strcmp(w[1], "refuse") != 0 &&
 		               strcmp(w[1], "default") != 0))
@@ -528,6 +552,14 @@ static int directive(struct parser *p, char **w, int n)
 		p->cfg->workers_line = p->line;
 		return 0;
 	}
+	if (strcmp(w[0], "max_connections") == 0)
+		return set_count(p, &p->cfg->max_conns, &p->cfg->max_conns_line,
+		                 w, n);
+	if (strcmp(w[0], "max_handshakes") == 0)
+		return set_count(p, &p->cfg->max_hs, &p->cfg->max_hs_line, w, n);
+	if (strcmp(w[0], "max_handshakes_per_source") == 0)
+		return set_count(p, &p->cfg->max_hs_src,
+		                 &p->cfg->max_hs_src_line, w, n);
 	if (strcmp(w[0], "log_level") == 0) {
 		if (n != 2 || (p->cfg->log_level = pxy_log_level_parse(w[1])) < 0)
 			return fail(p, p->line,
@@ -664,6 +696,9 @@ int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = MTLS_LOG_INFO;
 	cfg->workers = 1;
+	cfg->max_conns = PXY_MAX_CONNECTIONS;
+	cfg->max_hs = PXY_MAX_HANDSHAKES;
+	cfg->max_hs_src = PXY_MAX_HANDSHAKES_PER_SOURCE;
 	config_dir(&p, name);
 	while (off < len) {
 		const char *at = text + off, *nl = memchr(at, '\n', len - off);
@@ -755,31 +790,17 @@ static void server_free(struct pxy_server *s)
 	free(s->allow);
 }
 
-static int host_match(const char *pattern, const char *sni)
-{
-	const char *dot;
-
-	if (strncmp(pattern, "*.", 2) != 0)
-		return strcasecmp(pattern, sni) == 0;
-	dot = strchr(sni, '.'); /* one label, not empty */
-	return dot != NULL && dot != sni && strcasecmp(dot, pattern + 1) == 0;
-}
-
-const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
-                                      const char *sni)
+const struct pxy_server *pxy_host_named(const struct pxy_listen *l,
+                                        const char *name)
 {
 	size_t i;
-	int pass;
 
-	if (sni == NULL)
+	if (name == NULL)
 		return &l->srv;
-	for (pass = 0; pass < 2; pass++) /* exact names, then wildcards */
-		for (i = 0; i < l->n_hosts; i++)
-			if (!l->hosts[i].skipped &&
-			    (strncmp(l->hosts[i].name, "*.", 2) == 0) == pass &&
-			    host_match(l->hosts[i].name, sni))
-				return &l->hosts[i];
-	return &l->srv;
+	for (i = 0; i < l->n_hosts; i++)
+		if (strcasecmp(l->hosts[i].name, name) == 0)
+			return &l->hosts[i];
+	return NULL;
 }
 
 void pxy_config_free(struct pxy_config *cfg)

@@ -74,6 +74,13 @@ struct pxy_server {
 	int skipped;              /* tlsctx.c: host left out (see there) */
 };
 
+struct pxy_lcount; /* admit.h */
+
+/* Defaults of the admission limits (admit.h). */
+#define PXY_MAX_CONNECTIONS 10000
+#define PXY_MAX_HANDSHAKES 1024
+#define PXY_MAX_HANDSHAKES_PER_SOURCE 64
+
 struct pxy_listen {
 	struct pxy_addr addr;
 	int line;
@@ -86,9 +93,12 @@ struct pxy_listen {
 	int tls_line;
 	char *alpn;
 	int alpn_line;
+	size_t max_conns;         /* its own connection cap, 0: none */
+	int max_conns_line;
 	int skipped;              /* tlsctx.c: not opened (see there) */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */
+	struct pxy_lcount *count; /* admit.c: its connections (proxy.c frees) */
 };
 
 struct pxy_config {
@@ -96,6 +106,10 @@ struct pxy_config {
 	int log_level;            /* MTLS_LOG_* */
 	int workers;              /* worker processes (default 1) */
 	int workers_line;
+	size_t max_conns;         /* connections open at once, all listeners */
+	size_t max_hs;            /* client handshakes in progress */
+	size_t max_hs_src;        /* ... from one IPv4 address or IPv6 /64 */
+	int max_conns_line, max_hs_line, max_hs_src_line; /* 0: default */
 	struct pxy_listen *listens;
 	size_t n_listens;
 	struct pxy_upstream *upstreams;
@@ -120,11 +134,15 @@ int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
                      const char *name, unsigned flags, char *err,
                      size_t errlen);
 
-/* The server settings that apply to SNI name `sni` on l: the host block
- * that matches it (exact names before "*.domain" wildcards, which match one
- * label), else the listen block's own. */
-const struct pxy_server *pxy_host_for(const struct pxy_listen *l,
-                                      const char *sni);
+/* The block of the host that judged a handshake: `name` as
+ * mtls_conn_host() reports it (the name given to mtls_ctx_add_host,
+ * lowercased), compared with each host block's name as written, without
+ * case and without any matching (a wildcard only finds its own "*.x"
+ * block); NULL finds the listen block's own settings.  NULL when no host
+ * block has that name.  The library made the one host decision from the
+ * SNI name; this only finds its settings, it never decides again. */
+const struct pxy_server *pxy_host_named(const struct pxy_listen *l,
+                                        const char *name);
 
 /* Frees everything the config holds, contexts included.  Sockets are the
  * caller's. */

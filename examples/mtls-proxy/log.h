@@ -6,6 +6,8 @@
 
 #include <mtls.h>
 
+#include <stddef.h>
+
 /* Messages above this MTLS_LOG_* level are dropped (default info). */
 void pxy_log_set_level(int level);
 /* Fixes the level for good (the -l flag); later set_level calls, from the
@@ -18,6 +20,15 @@ void pxy_log_set_worker(long pid);
 
 void pxy_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Every line is written by one function, which escapes any control byte,
+ * DEL and non-ASCII byte as \xNN, so no caller can split a line.  Values a
+ * peer controls (SNI, certificate names, error texts quoting them) are
+ * passed through pxy_log_value first: it also escapes backslash and double
+ * quote, so a quoted value ends where the proxy ended it.  Writes value
+ * (or "-" for NULL or "") escaped into out (cap bytes, cut at a whole
+ * escape) and returns out. */
+const char *pxy_log_value(char *out, size_t cap, const char *value);
 
 /* The library's log callback: routes its messages through pxy_log. */
 void pxy_log_mtls(void *user, int level, const char *msg);

@@ -19,6 +19,7 @@
  * The configuration syntax is documented in examples/mtls-proxy.conf.
  */
 #include "config.h"
+#include "admit.h"
 #include "log.h"
 #include "proxy.h"
 #include "tlsctx.h"
@@ -348,6 +349,7 @@ int main(int argc, char **argv)
 	}
 	pxy_log_set_level(cfg->log_level);
 	mtls_set_log_callback(pxy_log_mtls, NULL);
+	pxy_limits_warn(cfg);
 	problems = pxy_tls_setup(cfg, test ? report_stderr : report_log, err,
 	                         sizeof(err));
 	for (i = 0; i < cfg->n_listens; i++)

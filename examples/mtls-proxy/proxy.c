@@ -7,8 +7,17 @@
  * that becomes the socket's epoll interest.  TLS may want writable for a
  * read and readable for a write, so interest is never derived from the
  * direction of the copy.
+ *
+ * Fairness: relaying gives a connection RELAY_ROUNDS turns of its two
+ * buffers per wakeup.  One that could still move bytes then goes to the
+ * back of a run queue instead of looping on (a client that streams faster
+ * than we decrypt never makes a socket "would block"); the loop polls
+ * without waiting while the queue holds anyone, runs each queued
+ * connection once per pass after the events, and checks its timers on
+ * every pass.
  */
 #include "proxy.h"
+#include "admit.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "tlsctx.h"
@@ -29,6 +38,9 @@
 #include <unistd.h>
 
 #define BUF_SIZE ((size_t)16 * 1024)
+/* Turns of both buffers per wakeup: at most 4 x 16 KiB each way before
+ * the others get theirs. */
+#define RELAY_ROUNDS 4
 #define STOP_GRACE 5.0 /* seconds granted to open connections on stop */
 
 enum kind { K_LISTEN = 1, K_SIDE, K_PROBE };
@@ -59,6 +71,9 @@ struct buf {
 
 struct conn {
 	struct conn *prev, *next;
+	struct conn *rq_prev, *rq_next; /* run queue: more to relay */
+	int queued;
+	struct pxy_ticket ticket; /* what it counts against the limits */
 	struct pxy_config *cfg; /* the generation l and u belong to (a ref) */
 	struct pxy_listen *l;
 	struct pxy_upstream *u;
@@ -68,7 +83,9 @@ struct conn {
 	size_t first, tries;    /* round-robin start, targets tried */
 	char client_addr[64];
 	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
-	char subject[256], uri[256], cn[128], sni[256];
+	char subject[256];      /* the client certificate's, as presented */
+	char id[256];           /* the identity the policy matched, or "" */
+	char pp_uri[256], pp_cn[128]; /* forwarded in PROXY v2 (see there) */
 	int verified;           /* the client's certificate was verified */
 	size_t pp_len;          /* PROXY header bytes queued to the upstream */
 	unsigned long long to_up, to_client; /* bytes delivered */
@@ -111,6 +128,8 @@ static struct probe *probes, *probe_graves;
 static struct conn *conns;  /* live */
 static struct conn *graves; /* closed during this batch, freed after it */
 static size_t n_conns;
+static struct conn *rq_head, *rq_tail; /* FIFO, see the top of the file */
+static size_t rq_len;
 
 void pxy_stop(void)
 {
@@ -125,6 +144,7 @@ void pxy_reload(void)
 static void config_unref(struct pxy_config *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0) {
+		pxy_admit_forget(cfg);
 		pxy_config_free(cfg);
 		free(cfg);
 	}
@@ -249,10 +269,46 @@ static void side_close(struct side *s)
 	s->registered = 0;
 }
 
+/* ---- run queue ------------------------------------------------------------------ */
+
+static void runq_add(struct conn *c)
+{
+	if (c->queued)
+		return;
+	c->queued = 1;
+	c->rq_next = NULL;
+	c->rq_prev = rq_tail;
+	if (rq_tail != NULL)
+		rq_tail->rq_next = c;
+	else
+		rq_head = c;
+	rq_tail = c;
+	rq_len++;
+}
+
+static void runq_del(struct conn *c)
+{
+	if (!c->queued)
+		return;
+	if (c->rq_prev != NULL)
+		c->rq_prev->rq_next = c->rq_next;
+	else
+		rq_head = c->rq_next;
+	if (c->rq_next != NULL)
+		c->rq_next->rq_prev = c->rq_prev;
+	else
+		rq_tail = c->rq_prev;
+	c->rq_prev = c->rq_next = NULL;
+	c->queued = 0;
+	rq_len--;
+}
+
 /* ---- connection end ----------------------------------------------------------- */
 
 static void conn_unlink(struct conn *c)
 {
+	runq_del(c); /* a closed connection is never run again */
+	pxy_admit_release(&c->ticket);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -265,24 +321,42 @@ static void conn_unlink(struct conn *c)
 	n_conns--;
 }
 
-/* Logs the connection's one line and closes it (freed after the batch). */
+/* The host that judged the client's handshake (mtls_conn_host), named
+ * in every line about the connection: "default" for the listen block's
+ * own settings (also before a ClientHello was read). */
+static const char *conn_host(const struct conn *c)
+{
+	const char *h = c->cl.tls ? mtls_conn_host(c->cl.tls) : NULL;
+
+	return h ? h : "default";
+}
+
+/* Logs the connection's one line and closes it (freed after the batch).
+ * Every value a peer chose (SNI, certificate names, error texts that may
+ * quote them) goes through pxy_log_value. */
 static void conn_end(struct conn *c)
 {
+	char sni[1024], subject[1024], id[1024], reason[2048];
+	const char *s = c->cl.tls ? mtls_conn_sni(c->cl.tls) : NULL;
+
 	if (c->dead)
 		return;
 	c->dead = 1;
 	pxy_log(c->reason[0] ? MTLS_LOG_WARN : MTLS_LOG_INFO,
-	        "conn client=%s listen=%s subject=\"%s\" uri=\"%s\" "
-	        "upstream=%s target=%s bytes_to_upstream=%llu "
-	        "bytes_to_client=%llu duration=%.3fs %s%s%s%s%s",
-	        c->client_addr, c->l->addr.text,
-	        c->subject[0] ? c->subject : "-", c->uri[0] ? c->uri : "-",
+	        "conn client=%s listen=%s host=%s sni=\"%s\" subject=\"%s\" "
+	        "id=\"%s\" upstream=%s target=%s bytes_to_upstream=%llu "
+	        "bytes_to_client=%llu duration=%.3fs %s%s%s",
+	        c->client_addr, c->l->addr.text, conn_host(c),
+	        pxy_log_value(sni, sizeof(sni), s),
+	        pxy_log_value(subject, sizeof(subject), c->subject),
+	        pxy_log_value(id, sizeof(id), c->id),
 	        c->u->name, c->target ? c->target->text : "-",
 	        c->to_up > c->pp_len ? c->to_up - c->pp_len : 0,
 	        c->to_client, now() - c->start,
 	        c->reason[0] ? "error=\"" : "status=ok",
-	        c->reason, c->reason[0] ? "\"" : "",
-	        c->sni[0] ? " sni=" : "", c->sni);
+	        c->reason[0] ? pxy_log_value(reason, sizeof(reason), c->reason)
+	                     : "",
+	        c->reason[0] ? "\"" : "");
 	side_close(&c->cl);
 	side_close(&c->up);
 	conn_unlink(c);
@@ -442,7 +516,7 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 
 static void relay(struct conn *c)
 {
-	int a, b;
+	int a, b, rounds = 0;
 
 	do {
 		c->cl.want = c->up.want = 0;
@@ -452,7 +526,16 @@ static void relay(struct conn *c)
 			return;
 		if (a || b)
 			c->last_io = now();
-	} while (a || b);
+	} while ((a || b) && ++rounds < RELAY_ROUNDS);
+	if (a || b) {
+		/* Its share is used up, not its work: back of the queue.  The
+		 * epoll interest stays as registered (what a round that
+		 * stopped early collected is not the whole story). */
+		c->cl.want = c->cl.events;
+		c->up.want = c->up.events;
+		runq_add(c);
+		return;
+	}
 	if (c->cl.eof && c->cl.shut && c->up.eof && c->up.shut) {
 		conn_end(c);
 		return;
@@ -463,6 +546,24 @@ static void relay(struct conn *c)
 		side_forget(&c->up);
 }
 
+/* One turn for each connection queued before this pass, in order; those
+ * that queue again wait for the next pass. */
+static void runq_pass(void)
+{
+	size_t n = rq_len;
+
+	while (n-- > 0 && rq_head != NULL) {
+		struct conn *c = rq_head;
+
+		runq_del(c);
+		relay(c);
+		if (!c->dead) {
+			side_update(&c->cl);
+			side_update(&c->up);
+		}
+	}
+}
+
 /* ---- connection set-up ---------------------------------------------------------- */
 
 /* Queues the PROXY v2 header as the first bytes to the upstream. */
@@ -471,7 +572,7 @@ static int queue_proxy_header(struct conn *c)
 	struct pxy_pp2_tls t = {.has_cert = c->subject[0] != '\0',
 	                        .verified = c->verified,
 	                        .version = mtls_conn_version(c->cl.tls),
-	                        .cn = c->cn, .uri = c->uri};
+	                        .cn = c->pp_cn, .uri = c->pp_uri};
 
 	c->pp_len = pxy_pp2_header(c->c2u.d, BUF_SIZE,
 	                           (struct sockaddr *)&c->client_sa,
@@ -491,8 +592,8 @@ static void enter_relay(struct conn *c)
 	}
 	c->st = S_RELAY;
 	c->last_io = now();
-	pxy_log(MTLS_LOG_DEBUG, "conn client=%s: relaying to %s",
-	        c->client_addr, c->target->text);
+	pxy_log(MTLS_LOG_DEBUG, "conn client=%s host=%s: relaying to %s",
+	        c->client_addr, conn_host(c), c->target->text);
 	relay(c);
 }
 
@@ -614,13 +715,61 @@ static void connect_done(struct conn *c)
 	connect_next(c, strerror(err));
 }
 
-static void client_handshake(struct conn *c)
+/* Whether the client-certificate settings that judged have CN rules. */
+static int has_cn_rule(const struct pxy_listen *l, const struct pxy_server *s)
+{
+	const struct pxy_server *auth = s->client_ca ? s : &l->srv;
+	size_t i;
+
+	for (i = 0; i < auth->n_allow; i++)
+		if (auth->allow[i].kind == MTLS_ALLOW_CN)
+			return 1;
+	return 0;
+}
+
+/* What the connection says about its client: logged, and forwarded in
+ * the PROXY v2 header.  One decision, the library's: the id is the
+ * identity the policy matched (mtls_conn_peer_identity), never a "first
+ * SAN" of ours.  Forwarded (see examples/mtls-proxy.conf):
+ *  - the URI TLV only when that identity is one of the leaf's URI SANs
+ *    (the policy decided on a URI), else not at all;
+ *  - the CN only from a verified leaf, and when CN rules judged, only if
+ *    the CN is the identity they matched.
+ * An unverified certificate (client_auth optional) forwards neither. */
+static void note_peer(struct conn *c, const struct pxy_server *srv)
 {
 	mtls_peer peer;
-	const char *sni;
-	int rc = mtls_handshake(c->cl.tls);
+	const char *id;
+	int rc, i;
 
 	memset(&peer, 0, sizeof(peer));
+	rc = mtls_verify_peer(c->cl.tls, &peer);
+	c->verified = rc == 0;
+	id = c->verified ? mtls_conn_peer_identity(c->cl.tls) : NULL;
+	if (id != NULL)
+		snprintf(c->id, sizeof(c->id), "%s", id);
+	if (!peer.has_cert)
+		return;
+	snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
+	if (rc != 0) /* client_auth optional: say what it is worth */
+		snprintf(c->subject + strlen(c->subject),
+		         sizeof(c->subject) - strlen(c->subject),
+		         " (unverified: %s)", mtls_strerror(rc));
+	for (i = 0; id != NULL && i < peer.n_uri && i < MTLS_PEER_MAX_SANS; i++)
+		if (strcmp(peer.uri[i], id) == 0) {
+			snprintf(c->pp_uri, sizeof(c->pp_uri), "%s", id);
+			break;
+		}
+	if (c->verified && peer.cn[0] != '\0' &&
+	    (!has_cn_rule(c->l, srv) || (id != NULL && strcmp(id, peer.cn) == 0)))
+		snprintf(c->pp_cn, sizeof(c->pp_cn), "%s", peer.cn);
+}
+
+static void client_handshake(struct conn *c)
+{
+	const struct pxy_server *srv;
+	const char *host;
+	int rc = mtls_handshake(c->cl.tls);
 
 	c->cl.want = 0;
 	if (is_want(rc)) {
@@ -631,29 +780,26 @@ static void client_handshake(struct conn *c)
 		side_fail(c, &c->cl, rc, "TLS handshake");
 		return;
 	}
-	sni = mtls_conn_sni(c->cl.tls);
-	if (sni != NULL) {
-		snprintf(c->sni, sizeof(c->sni), "%s", sni);
-		c->u = pxy_host_for(c->l, sni)->upstream;
+	pxy_admit_hs_done(&c->ticket);
+	/* Routed by the host that judged the handshake, nothing else. */
+	host = mtls_conn_host(c->cl.tls);
+	if ((srv = pxy_host_named(c->l, host)) == NULL) {
+		conn_fail(c, "no host block for the host that judged (%s)",
+		          host);
+		return;
 	}
-	rc = mtls_verify_peer(c->cl.tls, &peer);
-	c->verified = rc == 0;
-	if (peer.has_cert) {
-		snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
-		snprintf(c->cn, sizeof(c->cn), "%s", peer.cn);
-		if (peer.n_uri > 0)
-			snprintf(c->uri, sizeof(c->uri), "%s", peer.uri[0]);
-		if (rc != 0) /* client_auth optional: say what it is worth */
-			snprintf(c->subject + strlen(c->subject),
-			         sizeof(c->subject) - strlen(c->subject),
-			         " (unverified: %s)", mtls_strerror(rc));
-	}
+	c->u = srv->upstream;
+	note_peer(c, srv);
 	c->cl.want = 0; /* quiet until the upstream is ready */
 	connect_next(c, NULL);
 }
 
 static void conn_step(struct conn *c, struct side *s, unsigned events)
 {
+	/* Queued (relaying): its turn comes in the run queue's pass, where
+	 * errors and hang-ups show in its reads and writes. */
+	if (c->queued)
+		return;
 	/* A hang-up on a socket we asked nothing of: the peer is gone. */
 	if (s->events == 0 && (events & (EPOLLERR | EPOLLHUP))) {
 		if (s->eof && s->shut) {
@@ -714,6 +860,7 @@ static void accept_all(struct listener *ls)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage sa = {0};
 		socklen_t len = sizeof(sa);
+		struct pxy_ticket t;
 		struct conn *c;
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &len,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -728,12 +875,18 @@ static void accept_all(struct listener *ls)
 				        l->addr.text, strerror(errno));
 			return;
 		}
+		if (pxy_admit(current, l, &sa, n_conns, &t) != 0) {
+			close(fd); /* over a limit: at once (admit.h) */
+			continue;
+		}
 		nodelay(fd);
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			pxy_admit_release(&t);
 			close(fd);
 			pxy_log(MTLS_LOG_ERROR, "accept: out of memory");
 			return;
 		}
+		c->ticket = t;
 		c->cfg = current;
 		current->refs++;
 		c->l = l;
@@ -1156,6 +1309,7 @@ static int listeners_move(struct pxy_config *n, struct pxy_config *old,
 		o = same_listen(old, &n->listens[i]);
 		n->listens[i].fd = o->fd;
 		o->fd = -1;
+		pxy_admit_share(&n->listens[i], o); /* its connections too */
 		(*kept)++;
 	}
 	for (i = 0; i < old->n_listens; i++)
@@ -1254,7 +1408,7 @@ int pxy_run(struct pxy_config *cfg)
 	if (listeners_attach(cfg) != 0)
 		goto out;
 	for (;;) {
-		int n = epoll_wait(ep, evs, 128, 1000);
+		int n = epoll_wait(ep, evs, 128, rq_head != NULL ? 0 : 1000);
 		double t;
 
 		if (n < 0 && errno != EINTR) {
@@ -1277,6 +1431,7 @@ int pxy_run(struct pxy_config *cfg)
 					conn_step(s->c, s, evs[k].events);
 			}
 		}
+		runq_pass();
 		t = now();
 		check_timers(t);
 		for (i = 0; stop_at == 0 && i < n_lsn; i++)

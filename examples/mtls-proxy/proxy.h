@@ -6,10 +6,11 @@
  * client handshake -> upstream connect -> upstream handshake (tls on) ->
  * relay, with half-close carried across (EOF or close_notify on one side
  * shuts down the write side of the other) and one log line when it ends.
- * The upstream is the SNI host's (pxy_host_for) once the client handshake
- * is done; with "proxy_protocol v2" a PROXY header goes first.  Upstreams
- * with health_interval are checked from the same loop; targets marked down
- * are skipped.
+ * The upstream is that of the host that judged the client's handshake
+ * (mtls_conn_host, the library's one host decision) once it is done;
+ * with "proxy_protocol v2" a PROXY header goes first.  Upstreams with
+ * health_interval are checked from the same loop; targets marked down are
+ * skipped.
  */
 #ifndef MTLS_PROXY_PROXY_H
 #define MTLS_PROXY_PROXY_H

@@ -11,10 +11,11 @@
  *        a certificate on this connection), verify (uint32, 0 = the
  *        certificate was verified), then sub-TLVs
  *          0x21 PP2_SUBTYPE_SSL_VERSION  "TLSv1.3"
- *          0x22 PP2_SUBTYPE_SSL_CN       the client certificate's CN
- *   0xE0 PXY_PP2_TYPE_URI_SAN (custom range): the client certificate's first
- *        URI SAN, e.g. a SPIFFE ID "spiffe://example.org/ns/prod/sa/web";
- *        absent when the certificate has none.
+ *          0x22 PP2_SUBTYPE_SSL_CN       the verified client certificate's CN
+ *   0xE0 PXY_PP2_TYPE_URI_SAN (custom range): the URI SAN the client's
+ *        policy matched, e.g. a SPIFFE ID "spiffe://example.org/ns/prod/sa/web";
+ *        absent when the identity is not a URI SAN.  (proxy.c decides
+ *        which values it passes: see note_peer there.)
  * Strings are sent without a terminating NUL, cut to at most
  * PXY_PP2_VERSION_MAX, PXY_PP2_CN_MAX and PXY_PP2_URI_MAX bytes, so the
  * whole header always fits in PXY_PP2_MAX bytes and its 16-bit lengths
@@ -40,7 +41,7 @@ struct pxy_pp2_tls {
 	int verified;        /* ... and it was verified */
 	const char *version; /* "TLSv1.2", "TLSv1.3" */
 	const char *cn;
-	const char *uri;     /* first URI SAN */
+	const char *uri;     /* the URI SAN the policy matched */
 };
 
 /* Longest strings sent; longer ones are cut.  The proxy's own buffers

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static int ctx_fail(const struct pxy_config *cfg, int line, mtls_ctx *ctx,
                     int rc, char *err, size_t errlen)
@@ -106,6 +107,21 @@ static void problem(struct problems *pr, const char *fmt, ...)
 		pr->report(msg);
 }
 
+/* "client_ca system" is allowed, but rarely what is meant: any of the
+ * hundred-odd public CAs may then issue a client certificate that passes
+ * (with an allow list, a name they chose).  Said at every check and start,
+ * on stderr (so "mtls-proxy -t" shows it), not counted as a problem. */
+static void warn_system_ca(const struct pxy_config *cfg,
+                           const struct pxy_server *s, const char *what)
+{
+	if (s->client_ca == NULL || strcmp(s->client_ca, "system") != 0)
+		return;
+	pxy_log(MTLS_LOG_WARN, "%s:%d: WARNING: client_ca system lets every "
+	        "public CA of the system store issue client certificates that "
+	        "%s accepts; name the CA file of your own client CA instead",
+	        cfg->path, s->ca_line, what);
+}
+
 static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
                          struct problems *pr)
 {
@@ -120,6 +136,9 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 		l->skipped = 1;
 		return;
 	}
+	warn_system_ca(cfg, &l->srv, l->addr.text);
+	for (i = 0; i < l->n_hosts; i++)
+		warn_system_ca(cfg, &l->hosts[i], l->hosts[i].name);
 	l->ctx = server_ctx(cfg, &l->srv, &l->srv, l->addr.text, err,
 	                    sizeof(err));
 	if (l->ctx == NULL ||

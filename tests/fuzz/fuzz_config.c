@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,22 +91,19 @@ static void check_server(const struct pxy_config *c,
 		CHECK(s->n_allow == 0 && s->crl == NULL);
 }
 
-/* Names are unique (case aside) and exact names win: a host's own name
- * finds it; "a.domain" finds "*.domain" unless "a.domain" is a host. */
+/* Names are unique (case aside): the library names a host by its own
+ * name (lowercased), and that finds its block, nothing else. */
 static void check_host(const struct pxy_listen *l, const struct pxy_server *h)
 {
-	const struct pxy_server *m;
-	char sni[8192];
+	char lower[8192];
+	size_t i, n = strlen(h->name);
 
-	if (h->name[0] != '*') {
-		CHECK(pxy_host_for(l, h->name) == h);
+	CHECK(pxy_host_named(l, h->name) == h);
+	if (n >= sizeof(lower))
 		return;
-	}
-	if ((size_t)snprintf(sni, sizeof(sni), "a%s", h->name + 1) >=
-	    sizeof(sni))
-		return;
-	m = pxy_host_for(l, sni);
-	CHECK(m == h || (m->name != NULL && strcasecmp(m->name, sni) == 0));
+	for (i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)h->name[i]);
+	CHECK(pxy_host_named(l, lower) == h);
 }
 
 static void check_config(const struct pxy_config *c)
@@ -115,6 +113,9 @@ static void check_config(const struct pxy_config *c)
 	CHECK(c->path != NULL && strcmp(c->path, NAME) == 0);
 	CHECK(c->log_level >= MTLS_LOG_ERROR && c->log_level <= MTLS_LOG_DEBUG);
 	CHECK(c->workers >= 1 && c->workers <= 256);
+	CHECK(c->max_conns >= 1 && c->max_conns <= 1000000);
+	CHECK(c->max_hs >= 1 && c->max_hs <= 1000000);
+	CHECK(c->max_hs_src >= 1 && c->max_hs_src <= 1000000);
 	CHECK(c->n_listens > 0);
 	for (i = 0; i < c->n_listens; i++) {
 		const struct pxy_listen *l = &c->listens[i];
@@ -123,8 +124,9 @@ static void check_config(const struct pxy_config *c)
 		check_server(c, &l->srv);
 		CHECK(l->handshake_timeout >= 1 &&
 		      l->handshake_timeout <= 86400);
-		CHECK(l->fd == -1 && l->ctx == NULL);
-		CHECK(pxy_host_for(l, NULL) == &l->srv);
+		CHECK(l->fd == -1 && l->ctx == NULL && l->count == NULL);
+		CHECK(l->max_conns <= 1000000);
+		CHECK(pxy_host_named(l, NULL) == &l->srv);
 		for (j = 0; j < l->n_hosts; j++) {
 			const struct pxy_server *h = &l->hosts[j];
 
@@ -155,7 +157,8 @@ static void check_config(const struct pxy_config *c)
 static int is_empty(const struct pxy_config *c)
 {
 	return c->path == NULL && c->log_level == 0 && c->workers == 0 &&
-	       c->workers_line == 0 && c->listens == NULL &&
+	       c->workers_line == 0 && c->max_conns == 0 && c->max_hs == 0 &&
+	       c->max_hs_src == 0 && c->listens == NULL &&
 	       c->n_listens == 0 && c->upstreams == NULL &&
 	       c->n_upstreams == 0 && c->refs == 0;
 }
