@@ -12,8 +12,9 @@
  * leaf with more than one URI SAN, CN entries one with more than one CN; a
  * URI prefix matches whole segments of a URI with no "." or ".." segment,
  * empty segment, query, fragment, backslash or percent-encoded '.', '/' or
- * '\'; without a name match the identity is the only URI SAN, else the
- * only CN; values holding a NUL never match and are never reported.  The
+ * '\'; without a name match the identity is the only URI SAN when that
+ * URI is plain (as above), else, with no URI SAN at all, the only CN;
+ * values holding a NUL never match and are never reported.  The
  * brief's invariants are also checked on their own: a reported identity is
  * a value of the certificate; a leaf with two URI SANs never passes URI
  * rules; an identity a prefix matched has no dot segment and no %2e, %2f
@@ -369,9 +370,11 @@ static int model(const struct input *in, const char *pin,
 	if (in->n_allow > 0 && hit == NULL && !pinned)
 		return 0;
 	if (hit == NULL) {
-		if (count(in->san, in->n_san, TAG_URI) == 1)
-			hit = first(in->san, in->n_san, TAG_URI);
-		else if (count(in->dn, in->n_dn, 'C') == 1)
+		size_t uris = count(in->san, in->n_san, TAG_URI);
+		const struct val *u = first(in->san, in->n_san, TAG_URI);
+		if (uris == 1)
+			hit = plain(u) ? u : NULL;
+		else if (uris == 0 && count(in->dn, in->n_dn, 'C') == 1)
 			hit = first(in->dn, in->n_dn, 'C');
 	}
 	*want = hit;
