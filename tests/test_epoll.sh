@@ -10,6 +10,7 @@
 set -uo pipefail
 build=${1:?usage: tests/test_epoll.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+checks=0 fails=0
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 srv=$build/examples/epoll_server
