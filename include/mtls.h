@@ -33,6 +33,8 @@
  *   - mtls_set_log_callback() may be called at any time; the callback itself
  *     may be called from any thread that uses the library and must be
  *     thread-safe.
+ *   - A connection (mtls_conn) takes one call at a time: see EVENT LOOPS
+ *     below mtls_conn_new_io().
  */
 #ifndef MTLS_H
 #define MTLS_H
@@ -137,6 +139,11 @@ MTLS_API mtls_err_cat mtls_err_category(int err);
 
 /* Version of the mbedTLS library in use, e.g. "3.6.6". Static string. */
 MTLS_API const char *mtls_mbedtls_version(void);
+
+/* Version of this library as built, e.g. "0.1.0": MTLS_VERSION_STRING of
+ * the libmtls actually loaded, which may be newer than the header a
+ * program was compiled with.  Static string. */
+MTLS_API const char *mtls_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                   */
@@ -440,6 +447,60 @@ MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
                                      mtls_recv_fn recv_fn, void *user,
                                      const char *server_name);
 
+/*
+ * EVENT LOOPS (non-blocking sockets, or callbacks that return MTLS_WANT_*)
+ *   - MTLS_WANT_READ / MTLS_WANT_WRITE name what the socket must become
+ *     before the same call is made again: a read may need the socket
+ *     writable, a write readable.  Any other negative value (but
+ *     MTLS_ERR_INVALID_ARG, a caller's mistake) ends the connection: free
+ *     it (mtls_conn_error() still tells why).
+ *   - Reading: mbedTLS decrypts a whole record (up to 16 KiB) at a time,
+ *     and whatever mtls_read() does not hand out waits inside the library,
+ *     not in the socket, so the socket never turns readable for it again.
+ *     After a readiness event, call mtls_read() until it returns
+ *     MTLS_WANT_* (or 0, or an error); a loop that reads a bounded amount per event must,
+ *     before going back to wait, check mtls_conn_pending() and come back to
+ *     the connection while it is non-zero.  Nothing else waits unseen: a
+ *     record not yet decrypted is still in the socket and keeps it readable.
+ *   - Writing: mtls_write() may take fewer bytes than asked; after
+ *     MTLS_WANT_*, the same bytes with the same length must be passed again
+ *     (the record is already built), before any other mtls_write().
+ *   - Reading while a write waits: allowed.  After mtls_write() returned
+ *     MTLS_WANT_WRITE, mtls_read() may be called (mbedTLS keeps incoming
+ *     and outgoing records in separate buffers), and should be: a peer that
+ *     is itself blocked writing to us only drains once we read.  The waiting
+ *     write is then retried as above, with the same bytes and length, and
+ *     returns their count once they are out.  (If mbedTLS must answer the
+ *     peer with an alert during such a read, e.g. refusing a TLS 1.2
+ *     renegotiation, it flushes our waiting record instead and drops the
+ *     alert; the retried write then reports the record sent, never sends
+ *     it twice.)  On mbedTLS 3.x with TLS 1.3, a post-handshake message
+ *     (the NewSessionTicket a server sends right after the handshake) read
+ *     while a record of ours waits makes mtls_read() return MTLS_WANT_WRITE
+ *     until that record is out; data behind it is readable only then.  A
+ *     peer that stops reading while its own writes wait (a simple echo
+ *     server does) can then deadlock with a client that wrote more than
+ *     the sockets hold before reading that message: keep reading while
+ *     writing, and bound how far writes run ahead of the peer's answers.
+ *   - Closing: mtls_close() sends close_notify.  On MTLS_WANT_* call it
+ *     again when the socket is ready, until it returns 0 (any record an
+ *     earlier mtls_write() left unsent goes out first; the alert is sent
+ *     once, and a call after 0 returns 0 again).  Or give up: a peer that
+ *     never reads must not hold the connection, and mtls_conn_free() is
+ *     always allowed; the peer then sees the connection end without a
+ *     (complete) close_notify.
+ *     After mtls_close() do not write again; reading the peer's own
+ *     close_notify (mtls_read() returns 0) is optional.
+ *   - Threads: a mtls_conn is not locked.  Its calls may come from any
+ *     thread, and from different threads over its life (a connection may
+ *     move between worker threads), but one call at a time: never two calls
+ *     on the same mtls_conn at once, not even mtls_read() on one thread and
+ *     mtls_write() on another, nor a query (mtls_conn_pending(),
+ *     mtls_conn_error(), ...) during either; the caller serialises them
+ *     (the event loop's thread, or a lock).  Distinct connections are independent, also when
+ *     made from the same context.
+ */
+
 /* Runs the handshake: 0 when done, MTLS_WANT_READ / MTLS_WANT_WRITE to be
  * called again the same way once the socket is ready, or a negative
  * MTLS_ERR_* (peer refused: MTLS_ERR_PEER_*; the detail in
@@ -458,7 +519,16 @@ MTLS_API ssize_t mtls_read(mtls_conn *conn, void *buf, size_t len);
  * make the count returned wrong. */
 MTLS_API ssize_t mtls_write(mtls_conn *conn, const void *buf, size_t len);
 
-/* Sends close_notify: 0, MTLS_WANT_*, or < 0.  The fd stays open. */
+/* Bytes of application data already decrypted and waiting in the
+ * connection: the next mtls_read() returns up to this many without
+ * touching the socket.  0 for NULL, before the handshake completes, or
+ * when nothing waits.  See EVENT LOOPS above for why it matters. */
+MTLS_API size_t mtls_conn_pending(const mtls_conn *conn);
+
+/* Sends close_notify: 0, MTLS_WANT_* (call again when the socket is ready,
+ * or give up and free; see EVENT LOOPS), or < 0.  0 before the handshake
+ * completed (nothing to close), and again on every call after the first 0.
+ * The fd stays open. */
 MTLS_API int mtls_close(mtls_conn *conn);
 
 /* Frees the connection (no close_notify; call mtls_close first for one).

@@ -117,6 +117,25 @@ void mtls__set_hs_dn_hints(mbedtls_ssl_context *ssl,
 #endif
 }
 
+size_t mtls__ssl_out_pending(const mbedtls_ssl_context *ssl)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	/* Private in 3.x but stable in 3.6 LTS, like max_pathlen above. */
+	return ssl->MBEDTLS_PRIVATE(out_left);
+#else
+	return ssl->out_left;
+#endif
+}
+
+int mtls__ssl_hs_over(mbedtls_ssl_context *ssl)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	return mbedtls_ssl_is_handshake_over(ssl);
+#else
+	return ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER;
+#endif
+}
+
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt)
 {
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000

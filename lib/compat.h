@@ -70,6 +70,12 @@ int mtls__ssl_version(const mbedtls_ssl_context *ssl);
 /* The protocol version a session (from a ticket or the cache) was made
  * with, 0x0303 / 0x0304, or 0 when its fields do not say one clearly. */
 int mtls__session_version(const mbedtls_ssl_session *session);
+/* Bytes of an encrypted record mbedTLS has built but not yet handed to
+ * the socket (its out_left; there is no accessor in either version). */
+size_t mtls__ssl_out_pending(const mbedtls_ssl_context *ssl);
+/* Whether the handshake state machine has finished (a TLS 1.3 server's
+ * tickets included). */
+int mtls__ssl_hs_over(mbedtls_ssl_context *ssl);
 /* The peer's leaf certificate, or NULL. */
 const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl);
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt);

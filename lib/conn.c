@@ -29,6 +29,10 @@ struct mtls_conn {
 	int would_block;         /* the last I/O callback had nothing to do */
 	int got_data;            /* mtls_read returned application data */
 	int setup_done;          /* setup() ran: at the first handshake call */
+	int wq;                  /* a write's data record waits unsent */
+	size_t wq_len;           /* ... carrying this many bytes */
+	int close_queued;        /* mtls_close built its close_notify record */
+	int close_err;           /* mtls_close failed: the answer from then on */
 	char *server_name_arg;   /* client: the name given to mtls_conn_new */
 	int resumed;             /* server: a ticket or cached session used */
 	const mtls_snap *resumed_by; /* server: whose state resumed it */
@@ -846,14 +850,33 @@ ssize_t mtls_read(mtls_conn *c, void *buf, size_t len)
 	return fail_logged(c, map_error(c, ret));
 }
 
+/* After a write returned WANT_WRITE with its data record built, mbedTLS
+ * expects the same call again, flushes the record and returns its length;
+ * but if something else flushed it meanwhile (an alert mbedTLS sent from a
+ * read, see EVENT LOOPS in mtls.h), it would build and send the data a
+ * second time.  wq remembers the record, so that retry reports it sent. */
+static void note_queued(mtls_conn *c, int at_entry_idle, size_t len)
+{
+	int max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+
+	c->wq = at_entry_idle && mtls__ssl_hs_over(&c->ssl) &&
+	        mtls__ssl_out_pending(&c->ssl) != 0 && max > 0;
+	c->wq_len = c->wq && len > (size_t)max ? (size_t)max : len;
+}
+
 ssize_t mtls_write(mtls_conn *c, const void *buf, size_t len)
 {
-	int ret;
+	int ret, idle;
 
 	if (c == NULL || (buf == NULL && len > 0))
 		return MTLS_ERR_INVALID_ARG;
 	if (!c->hs_done && (ret = mtls_handshake(c)) != 0)
 		return ret;
+	if (c->wq && mtls__ssl_out_pending(&c->ssl) == 0) {
+		c->wq = 0;
+		return (ssize_t)c->wq_len;
+	}
+	idle = !c->wq && mtls__ssl_out_pending(&c->ssl) == 0;
 	hs_conn = c; /* a server may write a TLS 1.3 ticket here */
 	do
 		ret = mbedtls_ssl_write(&c->ssl, buf, len);
@@ -863,11 +886,20 @@ ssize_t mtls_write(mtls_conn *c, const void *buf, size_t len)
 	while (0);
 #endif
 	hs_conn = NULL;
-	if (ret >= 0)
+	if (ret >= 0) {
+		c->wq = 0;
 		return ret;
+	}
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE && !c->wq)
+		note_queued(c, idle, len);
 	return fail_logged(c, map_error(c, ret));
 }
 
+/* mbedTLS's close_notify first flushes whatever an earlier call left
+ * unsent (a write that returned WANT_WRITE) and, when it did, returns 0
+ * without building the alert; called again once the alert is queued, it
+ * would build a second one.  So the record left over goes out first, then
+ * the alert is queued exactly once, and later calls only flush it. */
 int mtls_close(mtls_conn *c)
 {
 	int ret;
@@ -876,10 +908,35 @@ int mtls_close(mtls_conn *c)
 		return MTLS_ERR_INVALID_ARG;
 	if (!c->hs_done)
 		return 0;
+	if (c->close_err != 0)
+		return c->close_err;
+	if (c->close_queued && mtls__ssl_out_pending(&c->ssl) == 0)
+		return 0; /* sent: calling again is harmless */
+	if (!c->close_queued && mtls__ssl_out_pending(&c->ssl) != 0) {
+		ret = mbedtls_ssl_close_notify(&c->ssl); /* flushes only */
+		if (ret != 0)
+			goto fail;
+	}
+	c->close_queued = 1;
 	ret = mbedtls_ssl_close_notify(&c->ssl);
 	if (ret == 0)
 		return 0;
-	return fail_logged(c, map_error(c, ret));
+fail:
+	ret = fail_logged(c, map_error(c, ret));
+	if (ret != MTLS_WANT_READ && ret != MTLS_WANT_WRITE)
+		c->close_err = ret;
+	return ret;
+}
+
+size_t mtls_conn_pending(const mtls_conn *c)
+{
+	/* mbedTLS takes one record at a time from a stream socket (a header,
+	 * then exactly its body): what it has not decrypted is still in the
+	 * socket, which stays readable, so decrypted bytes are all there is
+	 * to report (mbedtls_ssl_check_pending adds nothing on TLS). */
+	if (c == NULL || !c->hs_done)
+		return 0;
+	return mbedtls_ssl_get_bytes_avail(&c->ssl);
 }
 
 /* ---- queries -------------------------------------------------------------------- */

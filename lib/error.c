@@ -64,6 +64,13 @@ const char *mtls_strerror(int err)
 	return "unknown error";
 }
 
+/* The build's own version: a program linked against libmtls.so.0 may run
+ * with a newer library than the header it was compiled with. */
+const char *mtls_version(void)
+{
+	return MTLS_VERSION_STRING;
+}
+
 mtls_err_cat mtls_err_category(int err)
 {
 	if (err >= MTLS_WANT_WRITE)

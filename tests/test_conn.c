@@ -150,6 +150,116 @@ static void set_nonblock(int fd)
 	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }
 
+
+/* ---- the event-loop contract (EVENT LOOPS in mtls.h) ---------------------- */
+
+/* Both ends non-blocking in one thread, handshaken; the server does its
+ * I/O through counting callbacks (srv_io.io_calls), so a test sees whether
+ * a read touched the socket.  small: the client's send buffer is 4 KiB. */
+typedef struct evpair {
+	nb n;
+	int fds[2];
+	end srv_io;
+	mtls_ctx *s, *c;
+} evpair;
+
+static void ev_open(evpair *p, int ver, int small)
+{
+	int crc, src, sndbuf = 4096;
+
+	memset(p, 0, sizeof(*p));
+	p->s = default_server(ver);
+	p->c = default_client(ver);
+	mk_socketpair(p->fds);
+	set_nonblock(p->fds[0]);
+	set_nonblock(p->fds[1]);
+	if (small)
+		assert_int_equal(setsockopt(p->fds[0], SOL_SOCKET, SO_SNDBUF,
+		                            &sndbuf, sizeof(sndbuf)), 0);
+	p->n.cfd = p->fds[0];
+	p->n.sfd = p->srv_io.fd = p->fds[1];
+	p->n.c = mtls_conn_new(p->c, p->fds[0], "localhost");
+	p->n.s = mtls_conn_new_io(p->s, io_send_cb, io_recv_cb, &p->srv_io,
+	                          NULL);
+	assert_non_null(p->n.c);
+	assert_non_null(p->n.s);
+	nb_handshake(&p->n, &crc, &src);
+	if (crc != 0 || src != 0)
+		fail_msg("handshake: client %d (%s) server %d (%s)", crc,
+		         mtls_conn_error(p->n.c), src, mtls_conn_error(p->n.s));
+}
+
+static void ev_close(evpair *p)
+{
+	mtls_conn_free(p->n.c);
+	mtls_conn_free(p->n.s);
+	close(p->fds[0]);
+	close(p->fds[1]);
+	mtls_ctx_free(p->s);
+	mtls_ctx_free(p->c);
+}
+
+/* One end's read or write, retried (bounded) while it says MTLS_WANT_*. */
+static ssize_t ev_io(nb *n, mtls_conn *conn, int write, const void *wbuf,
+                     void *rbuf, size_t len)
+{
+	ssize_t r = MTLS_WANT_READ;
+
+	for (int i = 0; i < 400 && (r == MTLS_WANT_READ ||
+	                            r == MTLS_WANT_WRITE); i++) {
+		short ev = 0;
+		r = write ? mtls_write(conn, wbuf, len)
+		          : mtls_read(conn, rbuf, len);
+		nb_note(n, r, &ev);
+		if (ev != 0)
+			nb_wait(n, conn == n->c ? ev : 0, conn == n->s ? ev : 0);
+	}
+	return r;
+}
+
+/* The stream's byte at offset off: a period (251) prime to any record
+ * length, so a record lost or sent twice shows. */
+static unsigned char ev_byte(size_t off)
+{
+	return (unsigned char)(off * 7 % 251);
+}
+
+/* The client fills its socket with 16 KiB writes until one waits
+ * (MTLS_WANT_WRITE, its record built from out, which then holds the bytes
+ * to pass again); bytes accepted before it. */
+static size_t ev_fill(evpair *p, unsigned char out[16384])
+{
+	size_t accepted = 0;
+	ssize_t r = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		for (size_t k = 0; k < 16384; k++)
+			out[k] = ev_byte(accepted + k);
+		r = mtls_write(p->n.c, out, 16384);
+		if (r <= 0)
+			break;
+		accepted += (size_t)r;
+	}
+	assert_int_equal(r, MTLS_WANT_WRITE);
+	return accepted;
+}
+
+/* Server reads what waits, checking the pattern of ev_fill; 0 at
+ * close_notify, else what the last read said. */
+static ssize_t ev_drain(evpair *p, size_t *got)
+{
+	unsigned char in[4096];
+	ssize_t r;
+
+	while ((r = mtls_read(p->n.s, in, sizeof(in))) > 0) {
+		for (ssize_t k = 0; k < r; k++)
+			if (in[k] != ev_byte(*got + (size_t)k))
+				fail_msg("byte %zu differs", *got + (size_t)k);
+		*got += (size_t)r;
+	}
+	return r;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 /* TLS 1.3 is there on 3.x builds, and refused with UNSUPPORTED on 2.28. */
@@ -1291,6 +1401,133 @@ static void test_share_trust_follows_owner(void **state)
 	rm_tree(dir);
 }
 
+/* Decrypted bytes wait inside the connection, where the socket cannot
+ * report them: mtls_conn_pending() does, and reading them needs no
+ * socket I/O. */
+static void test_pending(void **state)
+{
+	int ver = test_version(state);
+	mtls_ctx *bare = default_client(ver);
+	mtls_conn *fresh = mtls_conn_new(bare, -1, "localhost");
+	unsigned char a[100], b[50], buf[256];
+	struct pollfd pf;
+	evpair p;
+	int calls;
+
+	assert_int_equal(mtls_conn_pending(NULL), 0);
+	assert_int_equal(mtls_conn_pending(fresh), 0); /* before handshake */
+	mtls_conn_free(fresh);
+	mtls_ctx_free(bare);
+
+	ev_open(&p, ver, 0);
+	assert_int_equal(mtls_conn_pending(p.n.s), 0);
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	assert_int_equal(ev_io(&p.n, p.n.c, 1, a, NULL, sizeof(a)), 100);
+	assert_int_equal(ev_io(&p.n, p.n.s, 0, NULL, buf, 1), 1);
+	assert_int_equal(buf[0], 'a');
+	assert_int_equal(mtls_conn_pending(p.n.s), 99);
+	/* the whole record left the socket: it will not turn readable */
+	pf = (struct pollfd){.fd = p.fds[1], .events = POLLIN};
+	assert_int_equal(poll(&pf, 1, 0), 0);
+
+	/* a second record: in the socket, not pending */
+	assert_int_equal(ev_io(&p.n, p.n.c, 1, b, NULL, sizeof(b)), 50);
+	assert_int_equal(mtls_conn_pending(p.n.s), 99);
+	calls = p.srv_io.io_calls;
+	assert_int_equal(mtls_read(p.n.s, buf, sizeof(buf)), 99);
+	assert_int_equal(p.srv_io.io_calls, calls); /* no socket read */
+	assert_memory_equal(buf, a, 99);
+	assert_int_equal(mtls_conn_pending(p.n.s), 0);
+	assert_int_equal(ev_io(&p.n, p.n.s, 0, NULL, buf, sizeof(buf)), 50);
+	assert_true(p.srv_io.io_calls > calls);
+	assert_memory_equal(buf, b, 50);
+	assert_int_equal(mtls_conn_pending(p.n.s), 0);
+	/* the client's side: nothing from the server */
+	assert_int_equal(mtls_conn_pending(p.n.c), 0);
+	ev_close(&p);
+}
+
+/* mtls_close() while a write waits: the waiting record goes out first,
+ * then close_notify, once, after as many MTLS_WANT_* as it takes; the
+ * call after 0 answers 0 again. */
+static void test_close_retry(void **state)
+{
+	int ver = test_version(state);
+	unsigned char out[16384];
+	size_t accepted, got = 0;
+	int closed = 0, wants = 0;
+	ssize_t r = MTLS_WANT_READ;
+	evpair p;
+
+	ev_open(&p, ver, 1);
+	assert_int_equal(mtls_close(NULL), MTLS_ERR_INVALID_ARG);
+	accepted = ev_fill(&p, out);
+	for (int i = 0; i < 400 && r != 0; i++) {
+		if (!closed) {
+			int c = mtls_close(p.n.c);
+			assert_true(c == 0 || c == MTLS_WANT_WRITE);
+			wants += c != 0;
+			closed = c == 0;
+		}
+		r = ev_drain(&p, &got);
+		if (r != 0 && r != MTLS_WANT_READ)
+			fail_msg("server read: %zd (%s)", r,
+			         mtls_conn_error(p.n.s));
+		if (r != 0)
+			nb_wait(&p.n, closed ? 0 : POLLOUT, POLLIN);
+	}
+	assert_true(wants > 0);
+	assert_int_equal(r, 0); /* close_notify arrived */
+	/* every record accepted, the waiting one too (a record's worth:
+	 * 16 KiB, less on TLS 1.3), each once: ev_drain checked the bytes */
+	assert_true(got > accepted && got <= accepted + sizeof(out));
+	assert_int_equal(mtls_close(p.n.c), 0);
+	assert_int_equal(mtls_close(p.n.c), 0);
+	assert_null(mtls_conn_error(p.n.c));
+	ev_close(&p);
+}
+
+/* mtls_read() while a write waits: allowed; the write is then retried
+ * with the same bytes and length and completes, sent once.  The client
+ * first reads what the server sent after its handshake (TLS 1.3 tickets):
+ * on mbedTLS 3.x a post-handshake message read while a record of ours
+ * waits makes mtls_read() wait for that record (EVENT LOOPS in mtls.h). */
+static void test_read_while_write_waits(void **state)
+{
+	int ver = test_version(state);
+	unsigned char out[16384];
+	char buf[16];
+	size_t accepted, got = 0;
+	ssize_t r = MTLS_WANT_WRITE;
+	evpair p;
+
+	ev_open(&p, ver, 1);
+	assert_int_equal(ev_io(&p.n, p.n.s, 1, "ping", NULL, 4), 4);
+	assert_int_equal(ev_io(&p.n, p.n.c, 0, NULL, buf, sizeof(buf)), 4);
+	assert_int_equal(ev_io(&p.n, p.n.s, 1, "pong", NULL, 4), 4);
+	accepted = ev_fill(&p, out);
+	assert_int_equal(ev_io(&p.n, p.n.c, 0, NULL, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "pong", 4);
+	for (int i = 0; i < 400 && r < 0; i++) {
+		r = mtls_write(p.n.c, out, sizeof(out));
+		if (r < 0 && r != MTLS_WANT_WRITE)
+			fail_msg("write: %zd (%s)", r, mtls_conn_error(p.n.c));
+		if (ev_drain(&p, &got) != MTLS_WANT_READ)
+			fail_msg("server read: %s", mtls_conn_error(p.n.s));
+		if (r < 0)
+			nb_wait(&p.n, POLLOUT, POLLIN);
+	}
+	assert_true(r > 0 && r <= (ssize_t)sizeof(out));
+	for (int i = 0; i < 400 && got < accepted + (size_t)r; i++) {
+		if (ev_drain(&p, &got) != MTLS_WANT_READ)
+			fail_msg("server read: %s", mtls_conn_error(p.n.s));
+		nb_wait(&p.n, 0, POLLIN);
+	}
+	assert_int_equal(got, accepted + (size_t)r);
+	ev_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1319,6 +1556,9 @@ int main(void)
 	    VTEST(test_conn_new_io),
 	    VTEST(test_io_callback_results),
 	    VTEST(test_close_without_notify),
+	    VTEST(test_pending),
+	    VTEST(test_close_retry),
+	    VTEST(test_read_while_write_waits),
 	    VTEST(test_alpn),
 	    VTEST(test_resumption),
 	    VTEST(test_resumption_off),

@@ -183,6 +183,9 @@ static void test_version_macros(void **state)
 	snprintf(want, sizeof(want), "%d.%d.%d", MTLS_VERSION_MAJOR,
 	         MTLS_VERSION_MINOR, MTLS_VERSION_PATCH);
 	assert_string_equal(want, MTLS_VERSION_STRING);
+	/* the library's own answer, at run time: the same build here */
+	assert_string_equal(mtls_version(), MTLS_VERSION_STRING);
+	assert_ptr_equal(mtls_version(), mtls_version());
 }
 
 /* #11 finding 10: peer-controlled text (a certificate's subject, an SNI)
