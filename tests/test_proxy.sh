@@ -151,6 +151,7 @@ px2_port=$(free_port)
 tls_port=$(free_port)
 px3_port=$(free_port)
 px4_port=$(free_port)
+px5_port=$(free_port)
 dead_port=$(free_port) # nothing listens: the round robin must skip it
 
 python3 "$work/echo.py" "$echo_port" &
@@ -187,6 +188,18 @@ listen 127.0.0.1:$px4_port {
     key $pki/server-ec.key
     client_ca $pki/ca.crt
     upstream badtrust
+}
+listen 127.0.0.1:$px5_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream oneway
+}
+upstream oneway {            # TLS without a client certificate: not mTLS
+    target 127.0.0.1:$tls_port
+    tls on
+    ca $pki/ca.crt
+    server_name localhost
 }
 upstream badtrust {          # the backend's CA is not this one
     target 127.0.0.1:$tls_port
@@ -283,6 +296,15 @@ wait_log() { # wait_log PATTERN: up to 5 s for the proxy to log it
 	done
 	return 1
 }
+
+# What each listener's upstream really is: mTLS only with a client
+# certificate.
+check "listening line: a plain upstream is TCP" \
+	wait_log "listening on 127.0.0.1:$px_port -> upstream echo (TCP)"
+check "listening line: an upstream with tls on and a client certificate is mTLS" \
+	wait_log "listening on 127.0.0.1:$px2_port -> upstream tlsback (mTLS)"
+check "listening line: an upstream with tls on and no client certificate is TLS" \
+	wait_log "listening on 127.0.0.1:$px5_port -> upstream oneway (TLS)"
 
 head -c 1048576 /dev/urandom >"$work/in.bin"
 timeout 30 python3 "$work/client.py" "$px_port" "$pki/ca.crt" \

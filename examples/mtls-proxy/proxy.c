@@ -190,6 +190,15 @@ void pxy_set_reuse_port(int on)
 	reuse_port = on;
 }
 
+/* What the proxy speaks to an upstream: mutual TLS only when it presents
+ * a client certificate; TLS alone authenticates the upstream, not us. */
+static const char *upstream_kind(const struct pxy_upstream *u)
+{
+	if (!u->tls)
+		return "TCP";
+	return u->cert != NULL ? "mTLS" : "TLS";
+}
+
 static int listen_one(struct pxy_listen *l)
 {
 	int one = 1;
@@ -211,7 +220,7 @@ static int listen_one(struct pxy_listen *l)
 	}
 	pxy_log(MTLS_LOG_INFO, "listening on %s -> upstream %s (%s)%s",
 	        l->addr.text, l->srv.upstream->name,
-	        l->srv.upstream->tls ? "mTLS" : "plain TCP",
+	        upstream_kind(l->srv.upstream),
 	        l->n_hosts ? " and SNI hosts" : "");
 	return 0;
 }
