@@ -263,6 +263,37 @@ rc=$?
 check "-t with a port past 2^32 exits 1, bad port (${out##*$'\n'})" \
 	bash -c "[ $rc -eq 1 ] && grep -q \"port.conf:3: .*bad port '4294975739'\" <<<\"\$0\"" "$out"
 
+# -t names every problem of the file, not just the first: three
+# independent errors in three blocks (a typo in a listen block, a bad port
+# in an upstream, a listen block naming an upstream that does not exist).
+cat >"$work/three.conf" <<EOF
+listen 127.0.0.1:$px_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_cq $pki/ca.crt
+    upstream echo
+}
+upstream echo {
+    target 127.0.0.1:77777
+}
+listen 127.0.0.1:$px2_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    upstream nowhere
+}
+EOF
+out=$("$proxy" -t -c "$work/three.conf" 2>&1)
+rc=$?
+check "-t with three errors in three blocks exits 1" test "$rc" -eq 1
+check "-t names the typo in the first listen block" \
+	grep -q "three.conf:4: unknown directive 'client_cq' in listen block" <<<"$out"
+check "-t names the bad port in the upstream block" \
+	grep -q "three.conf:8: .*bad port '77777'" <<<"$out"
+check "-t names the unknown upstream of the second listen block" \
+	grep -q "three.conf:13: no upstream named 'nowhere'" <<<"$out"
+check "-t counts them: 3 problem(s) ($(tail -1 <<<"$out"))" \
+	grep -q "three.conf: 3 problem(s)" <<<"$out"
+
 # The documented example, with the test PKI under the names it uses.
 mkdir -p "$work/example"
 ln -s "$pki/server-ec-chain.pem" "$work/example/server.pem"

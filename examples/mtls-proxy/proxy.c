@@ -1366,7 +1366,7 @@ static void reload(void)
 		        "serving the previous configuration");
 		return;
 	}
-	if (pxy_config_load(n, old->path, err, sizeof(err)) != 0) {
+	if (pxy_config_load(n, old->path, NULL, err, sizeof(err)) != 0) {
 		free(n);
 		goto fail;
 	}
