@@ -358,6 +358,50 @@ check "close_notify from the client comes back as close_notify" test $? -eq 0
 check "half-close: echoed intact, the connection ends cleanly" \
 	wait_log 'bytes_to_upstream=5000 bytes_to_client=5000 .*status=ok'
 
+# How a connection ended is a field (end=); one whose bytes went both ways
+# and then ended is status=ok, even when the client hangs up without
+# close_notify (FIN) or resets the socket (most HTTP clients): no warning.
+# Before data flowed, the same reset stays an error.  Each client prints
+# its local port, which names its line in the log (client=127.0.0.1:PORT).
+cat >"$work/abrupt.py" <<'PY'
+import os, socket, ssl, struct, sys
+sys.path.insert(0, os.environ["MTLS_TESTS"])
+from peers import recv_exact, tls_connect
+mode, port = sys.argv[1], int(sys.argv[2])
+s = tls_connect(port)
+print(s.getsockname()[1])
+if mode != "early":
+    s.sendall(b"x" * 2000)                 # the request
+    assert recv_exact(s, 2000) == b"x" * 2000  # the response
+if mode == "unread":
+    s.sendall(b"y" * 500)                  # its echo is never read
+if mode in ("reset", "early"):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+if mode == "notify":
+    s.unwrap()                             # close_notify
+s.close()                                  # FIN, or RST (linger 0, unread data)
+PY
+abrupt() { # abrupt MODE: its client port, empty if it failed
+	MTLS_TESTS=$(cd "$(dirname "$0")" && pwd) PKI=$pki \
+		timeout 20 python3 "$work/abrupt.py" "$1" "$px_port" 2>>"$work/abrupt.err"
+}
+p=$(abrupt fin)
+check "a client closing without close_notify after its exchange: status=ok end=eof end_by=client" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=eof end_by=client"
+p=$(abrupt reset)
+check "a client resetting after its exchange: status=ok end=reset end_by=client, not a warning" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=reset end_by=client detail=\"client: .*reset"
+p=$(abrupt unread)
+check "a client closing with data unread after its exchange: status=ok" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2[05]00 .*status=ok end=\(eof\|reset\) end_by=client"
+p=$(abrupt notify)
+check "a client sending close_notify after its exchange: status=ok end=close_notify" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=close_notify end_by=client"
+p=$(abrupt early)
+check "a client resetting before any data: still an error" \
+	wait_log "warn: conn client=127.0.0.1:$p .*bytes_to_upstream=0 .*status=error end=reset end_by=client error=\"client"
+[ -s "$work/abrupt.err" ] && sed 's/^/    | /' "$work/abrupt.err" | head -20
+
 # ---- refused clients -----------------------------------------------------
 timeout 10 openssl s_client -connect "127.0.0.1:$px_port" \
 	-CAfile "$pki/ca.crt" </dev/null >"$work/s_client.out" 2>&1
