@@ -728,6 +728,8 @@ check "SNI: unknown name with unknown_host default: default host ($out)" \
 out=$(timeout 20 python3 "$work/sni.py" "$sni_port" "$pki/ca.crt" - - admin.example.com)
 check "SNI: admin host without a client certificate: no data ($out)" \
 	bash -c "! grep -q backend= <<<'$out'"
+check "SNI: ... logged against the host that refused it and that host's upstream" \
+	wait_in "$sni_log" "host=admin.example.com sni=\"admin.example.com\" .*upstream=admin .*error=\"client: TLS handshake: client certificate required"
 fp=$(fingerprint "$sni_port" admin.example.com)
 check "SNI: openssl s_client -servername admin.example.com sees admin-server.crt" \
 	test "$fp" = "$(openssl x509 -noout -fingerprint -sha256 -in "$pki/admin-server.crt")"

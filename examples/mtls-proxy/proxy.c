@@ -343,6 +343,20 @@ static const char *conn_host(const struct conn *c)
 	return h ? h : "default";
 }
 
+/* The upstream of the host that judged: before a completed handshake set
+ * c->u, found from the library's host decision (a handshake refused by an
+ * SNI host is logged with that host's upstream, not the listener's). */
+static const char *conn_upstream(const struct conn *c)
+{
+	const struct pxy_server *srv;
+
+	if (c->st != S_HS_CLIENT || c->cl.tls == NULL)
+		return c->u->name;
+	srv = pxy_host_named(c->l, mtls_conn_host(c->cl.tls));
+	return srv != NULL && srv->upstream != NULL ? srv->upstream->name
+	                                            : c->u->name;
+}
+
 /* The first way the relay ended wins: who hung up first is the story,
  * what the other side did next is its consequence. */
 static void note_end(struct conn *c, const char *by, const char *how)
@@ -385,7 +399,7 @@ static void conn_end(struct conn *c)
 	        pxy_log_value(sni, sizeof(sni), s),
 	        pxy_log_value(subject, sizeof(subject), c->subject),
 	        pxy_log_value(id, sizeof(id), c->id),
-	        c->u->name, c->target ? c->target->text : "-",
+	        conn_upstream(c), c->target ? c->target->text : "-",
 	        c->to_up > c->pp_len ? c->to_up - c->pp_len : 0,
 	        c->to_client, now() - c->start,
 	        ok ? "status=ok" : "status=error",
