@@ -4,12 +4,17 @@
 #
 #   -t: a good config -> 0; a typo -> 1 naming FILE:LINE; a missing key or a
 #     client certificate used as server certificate -> 1 naming the file and
-#     reason; examples/mtls-proxy.conf (with test credentials) -> 0
+#     reason; three errors in three blocks -> all three named;
+#     examples/mtls-proxy.conf (with test credentials) -> 0
+#   the listening lines say TCP, TLS (no client certificate) or mTLS
 #   mTLS client -> proxy -> plain TCP echo (first target dead: round robin
 #     skips it): 1 MiB of random bytes come back intact (sha256); the log line
 #     names the client's subject and URI SAN and the byte counts
 #   half-close: client close_notify -> FIN upstream -> backend EOF -> proxy
 #     close_notify to the client; the connection ends with status=ok
+#   clients ending after a request/response without close_notify, with a
+#     reset, with data unread, or with close_notify: status=ok and end=;
+#     a reset before any data: status=error
 #   refused clients (no certificate, revoked, not on the allow list): the log
 #     says why
 #   mTLS upstream (openssl s_server -Verify 1 -rev): data goes through; an
