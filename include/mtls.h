@@ -118,7 +118,9 @@ enum {
 	/* TLS and I/O (connections) */
 	MTLS_ERR_IO = -501,           /* socket error (errno kept) */
 	MTLS_ERR_CLOSED = -502,       /* peer closed without close_notify */
-	MTLS_ERR_ALERT = -503,        /* peer sent a fatal alert */
+	MTLS_ERR_ALERT = -503,        /* peer sent a fatal alert (one a
+	                               * TLS 1.3 client cannot decrypt on
+	                               * mbedTLS 3.6: see mtls_handshake) */
 	MTLS_ERR_HANDSHAKE = -504,    /* protocol failure in the handshake */
 	MTLS_ERR_STATE = -505,        /* call out of order (e.g. before handshake) */
 	/* internal */
@@ -504,7 +506,28 @@ MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
 /* Runs the handshake: 0 when done, MTLS_WANT_READ / MTLS_WANT_WRITE to be
  * called again the same way once the socket is ready, or a negative
  * MTLS_ERR_* (peer refused: MTLS_ERR_PEER_*; the detail in
- * mtls_conn_error()).  mtls_read/mtls_write run it implicitly. */
+ * mtls_conn_error()).  mtls_read/mtls_write run it implicitly.
+ *
+ * A client refused in TLS 1.3 learns it late, and on mbedTLS 3.6 without
+ * the reason.  TLS 1.3 lets a client finish its handshake before the server
+ * has judged its certificate, so the refusal arrives on the client's first
+ * mtls_read (or write), not here.  A server on mbedTLS 3.6 (3.6.6 at the
+ * time of writing) sends that alert (certificate_required, unknown_ca,
+ * bad_certificate, certificate_expired, ...) under its handshake keys,
+ * which the client left for the application keys when it read the server's
+ * Finished: the client cannot decrypt it.  OpenSSL clients print
+ * "decryption failed or bad record mac" (curl and Python: that, or, when
+ * the server's close wins the race, "Connection reset by peer" / "EOF
+ * occurred in violation of protocol"); an mtls client
+ * returns MTLS_ERR_ALERT with "upstream aborted the connection with a TLS
+ * 1.3 alert that could not be decrypted (it most likely refused our client
+ * certificate)".  Nothing the client receives carries the reason: it is on
+ * the server, whose mtls_handshake returns the MTLS_ERR_PEER_* code with
+ * mtls_conn_error() naming it ("client certificate required but not
+ * presented", "client certificate (CN=x) refused: ...", "... not allowed
+ * by policy"); read it there (mtls-proxy logs it as error="..." in its conn
+ * line).  TLS 1.2, and TLS 1.3 servers on other stacks (OpenSSL, nginx),
+ * send alerts the client can read. */
 MTLS_API int mtls_handshake(mtls_conn *conn);
 
 /* Up to len bytes of application data: > 0 bytes read, 0 when the peer

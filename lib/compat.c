@@ -279,6 +279,41 @@ static const uint16_t sig_algs[] = {
 	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512,
 	MBEDTLS_TLS1_3_SIG_NONE,
 };
+
+/* The same set for a client on mbedTLS 3.6.6, RSA-PSS last.  3.6.6 made a
+ * TLS 1.2 client check the ServerKeyExchange's signature scheme strictly,
+ * but its TLS 1.2 table does not know rsa_pss_rsae_* (upstream fix:
+ * Mbed-TLS/mbedtls#10674, "accept TLS 1.2 rsa_pss_rsae signature
+ * schemes"): a client that may negotiate TLS 1.3 offers PSS, a TLS 1.2
+ * server with an RSA key picks it in the client's order (OpenSSL, nginx),
+ * and the handshake fails with -0x6600.  Offering PKCS#1 v1.5 first makes
+ * such a server sign with it; TLS 1.3 never signs a handshake with PKCS#1
+ * v1.5, so there PSS is still chosen.  Nothing is added or removed. */
+static const uint16_t sig_algs_pss_last[] = {
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256,
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP384R1_SHA384,
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP521R1_SHA512,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA256,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA384,
+	MBEDTLS_TLS1_3_SIG_RSA_PSS_RSAE_SHA512,
+	MBEDTLS_TLS1_3_SIG_NONE,
+};
+
+/* Whether the mbedTLS actually loaded (not the headers) is one whose TLS 1.2
+ * client refuses RSA-PSS ServerKeyExchange signatures: 3.6.6, and later
+ * 3.6 releases until one is known to carry the fix. */
+static int tls12_client_refuses_pss(void)
+{
+#if defined(MBEDTLS_VERSION_C)
+	unsigned v = mbedtls_version_get_number();
+#else
+	unsigned v = MBEDTLS_VERSION_NUMBER;
+#endif
+	return v >= 0x03060600u && v < 0x03070000u;
+}
 #else
 static const mbedtls_ecp_group_id groups[] = {
 #if defined(MBEDTLS_ECP_DP_CURVE25519_ENABLED)
@@ -302,7 +337,8 @@ static const int sig_hashes[] = {
 };
 #endif
 
-void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites)
+void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites,
+                       int client)
 {
 	mbedtls_ssl_conf_ciphersuites(conf, suites != NULL
 	                                        ? suites
@@ -311,9 +347,12 @@ void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites)
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 	mbedtls_ssl_conf_groups(conf, groups);
 #if defined(MBEDTLS_SSL_HANDSHAKE_WITH_CERT_ENABLED)
-	mbedtls_ssl_conf_sig_algs(conf, sig_algs);
+	mbedtls_ssl_conf_sig_algs(conf, client && tls12_client_refuses_pss()
+	                                    ? sig_algs_pss_last
+	                                    : sig_algs);
 #endif
 #else
+	(void)client;
 #if defined(MBEDTLS_ECP_C)
 	mbedtls_ssl_conf_curves(conf, groups);
 #endif

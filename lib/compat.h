@@ -63,8 +63,10 @@ void mtls__conf_defaults(mbedtls_ssl_config *conf, int client);
  * 0-terminated list that must outlive conf; NULL: mtls__suites_default()),
  * SHA-2 handshake signatures, the groups x25519, secp256r1, secp384r1 and
  * secp521r1, and a certificate profile without SHA-1 or RSA under 2048
- * bits. */
-void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites);
+ * bits.  client: 1 for a client configuration (on mbedTLS 3.6.6 its
+ * signature list puts RSA-PSS last, see compat.c). */
+void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites,
+                       int client);
 /* The negotiated version as 0x0303 / 0x0304, 0 before the handshake. */
 int mtls__ssl_version(const mbedtls_ssl_context *ssl);
 /* The protocol version a session (from a ticket or the cache) was made

@@ -459,7 +459,7 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 		goto fail;
 	}
-	mtls__conf_policy(&s->conf, s->suites);
+	mtls__conf_policy(&s->conf, s->suites, client);
 
 	if (s->cred != NULL &&
 	    mbedtls_ssl_conf_own_cert(&s->conf, &s->cred->chain,

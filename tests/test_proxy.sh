@@ -4,12 +4,17 @@
 #
 #   -t: a good config -> 0; a typo -> 1 naming FILE:LINE; a missing key or a
 #     client certificate used as server certificate -> 1 naming the file and
-#     reason; examples/mtls-proxy.conf (with test credentials) -> 0
+#     reason; three errors in three blocks -> all three named;
+#     examples/mtls-proxy.conf (with test credentials) -> 0
+#   the listening lines say TCP, TLS (no client certificate) or mTLS
 #   mTLS client -> proxy -> plain TCP echo (first target dead: round robin
 #     skips it): 1 MiB of random bytes come back intact (sha256); the log line
 #     names the client's subject and URI SAN and the byte counts
 #   half-close: client close_notify -> FIN upstream -> backend EOF -> proxy
 #     close_notify to the client; the connection ends with status=ok
+#   clients ending after a request/response without close_notify, with a
+#     reset, with data unread, or with close_notify: status=ok and end=;
+#     a reset before any data: status=error
 #   refused clients (no certificate, revoked, not on the allow list): the log
 #     says why
 #   mTLS upstream (openssl s_server -Verify 1 -rev): data goes through; an
@@ -151,6 +156,7 @@ px2_port=$(free_port)
 tls_port=$(free_port)
 px3_port=$(free_port)
 px4_port=$(free_port)
+px5_port=$(free_port)
 dead_port=$(free_port) # nothing listens: the round robin must skip it
 
 python3 "$work/echo.py" "$echo_port" &
@@ -187,6 +193,18 @@ listen 127.0.0.1:$px4_port {
     key $pki/server-ec.key
     client_ca $pki/ca.crt
     upstream badtrust
+}
+listen 127.0.0.1:$px5_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream oneway
+}
+upstream oneway {            # TLS without a client certificate: not mTLS
+    target 127.0.0.1:$tls_port
+    tls on
+    ca $pki/ca.crt
+    server_name localhost
 }
 upstream badtrust {          # the backend's CA is not this one
     target 127.0.0.1:$tls_port
@@ -250,6 +268,37 @@ rc=$?
 check "-t with a port past 2^32 exits 1, bad port (${out##*$'\n'})" \
 	bash -c "[ $rc -eq 1 ] && grep -q \"port.conf:3: .*bad port '4294975739'\" <<<\"\$0\"" "$out"
 
+# -t names every problem of the file, not just the first: three
+# independent errors in three blocks (a typo in a listen block, a bad port
+# in an upstream, a listen block naming an upstream that does not exist).
+cat >"$work/three.conf" <<EOF
+listen 127.0.0.1:$px_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_cq $pki/ca.crt
+    upstream echo
+}
+upstream echo {
+    target 127.0.0.1:77777
+}
+listen 127.0.0.1:$px2_port {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    upstream nowhere
+}
+EOF
+out=$("$proxy" -t -c "$work/three.conf" 2>&1)
+rc=$?
+check "-t with three errors in three blocks exits 1" test "$rc" -eq 1
+check "-t names the typo in the first listen block" \
+	grep -q "three.conf:4: unknown directive 'client_cq' in listen block" <<<"$out"
+check "-t names the bad port in the upstream block" \
+	grep -q "three.conf:8: .*bad port '77777'" <<<"$out"
+check "-t names the unknown upstream of the second listen block" \
+	grep -q "three.conf:13: no upstream named 'nowhere'" <<<"$out"
+check "-t counts them: 3 problem(s) ($(tail -1 <<<"$out"))" \
+	grep -q "three.conf: 3 problem(s)" <<<"$out"
+
 # The documented example, with the test PKI under the names it uses.
 mkdir -p "$work/example"
 ln -s "$pki/server-ec-chain.pem" "$work/example/server.pem"
@@ -284,6 +333,15 @@ wait_log() { # wait_log PATTERN: up to 5 s for the proxy to log it
 	return 1
 }
 
+# What each listener's upstream really is: mTLS only with a client
+# certificate.
+check "listening line: a plain upstream is TCP" \
+	wait_log "listening on 127.0.0.1:$px_port -> upstream echo (TCP)"
+check "listening line: an upstream with tls on and a client certificate is mTLS" \
+	wait_log "listening on 127.0.0.1:$px2_port -> upstream tlsback (mTLS)"
+check "listening line: an upstream with tls on and no client certificate is TLS" \
+	wait_log "listening on 127.0.0.1:$px5_port -> upstream oneway (TLS)"
+
 head -c 1048576 /dev/urandom >"$work/in.bin"
 timeout 30 python3 "$work/client.py" "$px_port" "$pki/ca.crt" \
 	"$pki/client-ec-chain.pem" "$pki/client-ec.key" "$work/in.bin" \
@@ -304,6 +362,50 @@ timeout 30 python3 "$work/client.py" "$px_port" "$pki/ca.crt" \
 check "close_notify from the client comes back as close_notify" test $? -eq 0
 check "half-close: echoed intact, the connection ends cleanly" \
 	wait_log 'bytes_to_upstream=5000 bytes_to_client=5000 .*status=ok'
+
+# How a connection ended is a field (end=); one whose bytes went both ways
+# and then ended is status=ok, even when the client hangs up without
+# close_notify (FIN) or resets the socket (most HTTP clients): no warning.
+# Before data flowed, the same reset stays an error.  Each client prints
+# its local port, which names its line in the log (client=127.0.0.1:PORT).
+cat >"$work/abrupt.py" <<'PY'
+import os, socket, ssl, struct, sys
+sys.path.insert(0, os.environ["MTLS_TESTS"])
+from peers import recv_exact, tls_connect
+mode, port = sys.argv[1], int(sys.argv[2])
+s = tls_connect(port)
+print(s.getsockname()[1])
+if mode != "early":
+    s.sendall(b"x" * 2000)                 # the request
+    assert recv_exact(s, 2000) == b"x" * 2000  # the response
+if mode == "unread":
+    s.sendall(b"y" * 500)                  # its echo is never read
+if mode in ("reset", "early"):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+if mode == "notify":
+    s.unwrap()                             # close_notify
+s.close()                                  # FIN, or RST (linger 0, unread data)
+PY
+abrupt() { # abrupt MODE: its client port, empty if it failed
+	MTLS_TESTS=$(cd "$(dirname "$0")" && pwd) PKI=$pki \
+		timeout 20 python3 "$work/abrupt.py" "$1" "$px_port" 2>>"$work/abrupt.err"
+}
+p=$(abrupt fin)
+check "a client closing without close_notify after its exchange: status=ok end=eof end_by=client" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=eof end_by=client"
+p=$(abrupt reset)
+check "a client resetting after its exchange: status=ok end=reset end_by=client, not a warning" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=reset end_by=client detail=\"client: .*reset"
+p=$(abrupt unread)
+check "a client closing with data unread after its exchange: status=ok" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2[05]00 .*status=ok end=\(eof\|reset\) end_by=client"
+p=$(abrupt notify)
+check "a client sending close_notify after its exchange: status=ok end=close_notify" \
+	wait_log "info: conn client=127.0.0.1:$p .*bytes_to_upstream=2000 bytes_to_client=2000 .*status=ok end=close_notify end_by=client"
+p=$(abrupt early)
+check "a client resetting before any data: still an error" \
+	wait_log "warn: conn client=127.0.0.1:$p .*bytes_to_upstream=0 .*status=error end=reset end_by=client error=\"client"
+[ -s "$work/abrupt.err" ] && sed 's/^/    | /' "$work/abrupt.err" | head -20
 
 # ---- refused clients -----------------------------------------------------
 timeout 10 openssl s_client -connect "127.0.0.1:$px_port" \
@@ -631,6 +733,8 @@ check "SNI: unknown name with unknown_host default: default host ($out)" \
 out=$(timeout 20 python3 "$work/sni.py" "$sni_port" "$pki/ca.crt" - - admin.example.com)
 check "SNI: admin host without a client certificate: no data ($out)" \
 	bash -c "! grep -q backend= <<<'$out'"
+check "SNI: ... logged against the host that refused it and that host's upstream" \
+	wait_in "$sni_log" "host=admin.example.com sni=\"admin.example.com\" .*upstream=admin .*error=\"client: TLS handshake: client certificate required"
 fp=$(fingerprint "$sni_port" admin.example.com)
 check "SNI: openssl s_client -servername admin.example.com sees admin-server.crt" \
 	test "$fp" = "$(openssl x509 -noout -fingerprint -sha256 -in "$pki/admin-server.crt")"

@@ -20,6 +20,9 @@
 
 enum block { TOP, IN_LISTEN, IN_HOST, IN_UPSTREAM };
 
+/* Problems reported before giving up: a file can only be so wrong. */
+#define MAX_PROBLEMS 100
+
 struct parser {
 	struct pxy_config *cfg;
 	const char *path;
@@ -28,26 +31,44 @@ struct parser {
 	int line;
 	enum block in;
 	int block_line;
-	char *err;
+	int skip;           /* depth of a block being skipped (its opening failed) */
+	int problems;       /* reported so far */
+	int fatal;          /* out of memory: stop parsing */
+	pxy_config_report_fn report;
+	char *err;          /* the first problem */
 	size_t errlen;
 };
 
 static int fail(struct parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Records one problem: the first goes into p->err, every one to the
+ * report function, so a check names them all, not just the first. */
 static int fail(struct parser *p, int line, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], full[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		snprintf(p->err, p->errlen, "%s:%d: %s", p->path, line, msg);
+		snprintf(full, sizeof(full), "%s:%d: %s", p->path, line, msg);
 	else
-		snprintf(p->err, p->errlen, "%s: %s", p->path, msg);
+		snprintf(full, sizeof(full), "%s: %s", p->path, msg);
+	if (p->problems++ == 0)
+		snprintf(p->err, p->errlen, "%s", full);
+	if (p->report != NULL)
+		p->report(full);
 	return -1;
+}
+
+/* Out of memory leaves half-built entries behind: nothing after it can be
+ * checked. */
+static int oom(struct parser *p)
+{
+	p->fatal = 1;
+	return fail(p, p->line, "out of memory");
 }
 
 int pxy_log_level_parse(const char *w)
@@ -97,7 +118,7 @@ static int set_path(struct parser *p, char **dst, int *dst_line,
 	         sizeof(buf))
 		return fail(p, p->line, "path too long");
 	if ((*dst = strdup(buf)) == NULL)
-		return fail(p, p->line, "out of memory");
+		return oom(p);
 	*dst_line = p->line;
 	return 0;
 }
@@ -109,7 +130,7 @@ static int set_str(struct parser *p, char **dst, int *dst_line,
 		return fail(p, p->line, "duplicate '%s' (first on line %d)",
 		            name, *dst_line);
 	if ((*dst = strdup(val)) == NULL)
-		return fail(p, p->line, "out of memory");
+		return oom(p);
 	*dst_line = p->line;
 	return 0;
 }
@@ -236,7 +257,7 @@ static int set_tls_versions(struct parser *p, int *mn, int *mx, int *line,
 	if (v[0] > v[1])
 		return fail(p, p->line, "tls_versions: minimum above maximum");
 	if ((t = mtls_ctx_new(MTLS_ROLE_CLIENT)) == NULL)
-		return fail(p, p->line, "out of memory");
+		return oom(p);
 	rc = mtls_ctx_set_tls_versions(t, v[0], v[1]);
 	mtls_ctx_free(t);
 	if (rc != 0)
@@ -314,11 +335,11 @@ static int server_directive(struct parser *p, struct pxy_server *l, char **w,
 		if (strcmp(w[0], allows[i].name) != 0)
 			continue;
 		if ((a = grow(l->allow, l->n_allow, sizeof(*a))) == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		l->allow = a;
 		a[l->n_allow].kind = allows[i].kind;
 		if ((a[l->n_allow].value = strdup(w[1])) == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		l->n_allow++;
 		if (l->allow_line == 0)
 			l->allow_line = p->line;
@@ -356,12 +377,12 @@ static int open_host(struct parser *p, struct pxy_listen *l, char **w, int n)
 			return fail(p, p->line, "host '%s' already defined on "
 			            "line %d", name, l->hosts[i].line);
 	if ((h = grow(l->hosts, l->n_hosts, sizeof(*h))) == NULL)
-		return fail(p, p->line, "out of memory");
+		return oom(p);
 	l->hosts = h;
 	h = &h[l->n_hosts++];
 	server_init(h, p->line);
 	if ((h->name = strdup(name)) == NULL)
-		return fail(p, p->line, "out of memory");
+		return oom(p);
 	p->in = IN_HOST;
 	return 0;
 }
@@ -411,7 +432,7 @@ static int upstream_directive(struct parser *p, char **w, int n)
 		struct pxy_addr *t = grow(u->targets, u->n_targets, sizeof(*t));
 
 		if (t == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		u->targets = t;
 		if (parse_addr(p, &t[u->n_targets], w[1], 0) != 0)
 			return -1;
@@ -486,7 +507,7 @@ static int open_block(struct parser *p, char **w, int n)
 		struct pxy_listen *l = grow(c->listens, c->n_listens, sizeof(*l));
 
 		if (l == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		c->listens = l;
 		l = &l[c->n_listens++];
 		memset(l, 0, sizeof(*l));
@@ -503,7 +524,7 @@ static int open_block(struct parser *p, char **w, int n)
 		size_t i;
 
 		if (u == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		c->upstreams = u;
 		for (i = 0; i < c->n_upstreams; i++)
 			if (strcmp(u[i].name, w[1]) == 0)
@@ -517,7 +538,7 @@ static int open_block(struct parser *p, char **w, int n)
 		u->idle_timeout = 300;
 		p->in = IN_UPSTREAM;
 		if ((u->name = strdup(w[1])) == NULL)
-			return fail(p, p->line, "out of memory");
+			return oom(p);
 		return 0;
 	}
 }
@@ -620,52 +641,57 @@ static int check_server(struct parser *p, struct pxy_listen *l,
 	return 0;
 }
 
+/* One upstream block: what its directives cannot say alone. */
+static int check_upstream(struct parser *p, struct pxy_upstream *u)
+{
+	if (u->n_targets == 0)
+		return fail(p, u->line, "upstream %s: no 'target'",
+		            u->name);
+	if (!u->tls && (u->cert || u->key || u->ca || u->server_name ||
+	                u->alpn || u->tls_line || u->insecure))
+		return fail(p,
+		            u->cert ? u->cert_line
+		            : u->key ? u->key_line
+		            : u->ca ? u->ca_line
+		            : u->server_name ? u->name_line
+		            : u->alpn ? u->alpn_line
+		            : u->tls_line ? u->tls_line
+		                          : u->insecure_line,
+		            "upstream %s: TLS settings with 'tls off' "
+		            "(add 'tls on')", u->name);
+	if (u->key != NULL && u->cert == NULL)
+		return fail(p, u->key_line, "'key' without 'cert'");
+	if (u->health_get != NULL && u->health_interval == 0)
+		return fail(p, u->health_line,
+		            "health_http_get needs a 'health_interval'");
+	if ((u->down = calloc(u->n_targets, 1)) == NULL)
+		return oom(p);
+	return 0;
+}
+
 /* What the grammar cannot say: required directives, references,
- * combinations that make no sense. */
-static int check(struct parser *p)
+ * combinations that make no sense.  Every block is checked, so that one
+ * run names every problem; a block with a directive that already failed
+ * is left out (what it lacks may be that directive). */
+static void check(struct parser *p)
 {
 	struct pxy_config *c = p->cfg;
-	size_t i;
+	size_t i, j;
 
 	if (c->n_listens == 0)
-		return fail(p, 0, "no 'listen' block");
-	for (i = 0; i < c->n_listens; i++) {
+		fail(p, 0, "no 'listen' block");
+	for (i = 0; i < c->n_listens && !p->fatal; i++) {
 		struct pxy_listen *l = &c->listens[i];
-		size_t j;
 
-		if (check_server(p, l, &l->srv) != 0)
-			return -1;
+		if (!l->srv.broken)
+			(void)check_server(p, l, &l->srv);
 		for (j = 0; j < l->n_hosts; j++)
-			if (check_server(p, l, &l->hosts[j]) != 0)
-				return -1;
+			if (!l->hosts[j].broken)
+				(void)check_server(p, l, &l->hosts[j]);
 	}
-	for (i = 0; i < c->n_upstreams; i++) {
-		struct pxy_upstream *u = &c->upstreams[i];
-
-		if (u->n_targets == 0)
-			return fail(p, u->line, "upstream %s: no 'target'",
-			            u->name);
-		if (!u->tls && (u->cert || u->key || u->ca || u->server_name ||
-		                u->alpn || u->tls_line || u->insecure))
-			return fail(p,
-			            u->cert ? u->cert_line
-			            : u->key ? u->key_line
-			            : u->ca ? u->ca_line
-			            : u->server_name ? u->name_line
-			            : u->alpn ? u->alpn_line
-			            : u->tls_line ? u->tls_line
-			                          : u->insecure_line,
-			            "upstream %s: TLS settings with 'tls off' "
-			            "(add 'tls on')", u->name);
-		if (u->key != NULL && u->cert == NULL)
-			return fail(p, u->key_line, "'key' without 'cert'");
-		if (u->health_get != NULL && u->health_interval == 0)
-			return fail(p, u->health_line,
-			            "health_http_get needs a 'health_interval'");
-		if ((u->down = calloc(u->n_targets, 1)) == NULL)
-			return fail(p, u->line, "out of memory");
-	}
-	return 0;
+	for (i = 0; i < c->n_upstreams && !p->fatal; i++)
+		if (!c->upstreams[i].broken)
+			(void)check_upstream(p, &c->upstreams[i]);
 }
 
 static void config_dir(struct parser *p, const char *path)
@@ -681,17 +707,106 @@ static void config_dir(struct parser *p, const char *path)
 	p->dir[n] = '\0';
 }
 
+/* The block a failed directive belongs to, marked so that check() does
+ * not pile consequences ("no 'target'") onto the problem itself. */
+static void mark_broken(struct parser *p)
+{
+	struct pxy_config *c = p->cfg;
+	struct pxy_listen *l;
+
+	if (p->in == IN_UPSTREAM) {
+		c->upstreams[c->n_upstreams - 1].broken = 1;
+	} else if (p->in == IN_LISTEN || p->in == IN_HOST) {
+		l = &c->listens[c->n_listens - 1];
+		if (p->in == IN_HOST)
+			l->hosts[l->n_hosts - 1].broken = 1;
+		else
+			l->srv.broken = 1;
+	}
+}
+
+/* A line inside a block whose opening line failed: only braces count, so
+ * parsing picks up again after its "}". */
+static void skip_line(struct parser *p, char **w, int n)
+{
+	if (n > 0 && strcmp(w[n - 1], "{") == 0)
+		p->skip++;
+	else if (n > 0 && strcmp(w[0], "}") == 0)
+		p->skip--;
+}
+
+/* One line's words.  A failed directive is reported and parsing goes
+ * on with the next line; a failed "... {" skips its whole block. */
+static void parse_words(struct parser *p, char **w, int n)
+{
+	enum block before = p->in;
+	size_t blocks = p->cfg->n_listens + p->cfg->n_upstreams;
+	size_t hosts = before == IN_LISTEN
+	                   ? p->cfg->listens[p->cfg->n_listens - 1].n_hosts
+	                   : 0;
+
+	if (p->skip > 0) {
+		skip_line(p, w, n);
+		return;
+	}
+	if (directive(p, w, n) == 0 || p->fatal)
+		return;
+	if (strcmp(w[n - 1], "{") == 0 && p->in == before &&
+	    p->cfg->n_listens + p->cfg->n_upstreams == blocks &&
+	    (before != IN_LISTEN ||
+	     p->cfg->listens[p->cfg->n_listens - 1].n_hosts == hosts))
+		p->skip = 1; /* no block was opened for its "}" to close */
+	else
+		mark_broken(p);
+}
+
 /* The text, line by line.  A line with its newline fits in MAX_LINE - 1
  * bytes, as when it was read with fgets() into MAX_LINE. */
-int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
-                     const char *name, unsigned flags, char *err,
-                     size_t errlen)
+static int parse_text(struct parser *p, const char *text, size_t len)
 {
-	struct parser p = {.cfg = cfg, .path = name, .flags = flags,
-	                   .err = err, .errlen = errlen};
 	char line[MAX_LINE], *w[MAX_WORDS];
 	size_t off = 0, ll;
-	int n, rc = -1;
+	int n;
+
+	while (off < len && !p->fatal && p->problems < MAX_PROBLEMS) {
+		const char *at = text + off, *nl = memchr(at, '\n', len - off);
+
+		p->line++;
+		ll = nl != NULL ? (size_t)(nl - at) : len - off;
+		off += ll + (nl != NULL);
+		if (ll >= MAX_LINE - 1) {
+			fail(p, p->line, "line too long");
+			continue;
+		}
+		if (memchr(at, '\0', ll) != NULL) {
+			fail(p, p->line, "NUL byte in the line");
+			continue;
+		}
+		memcpy(line, at, ll);
+		line[ll] = '\0';
+		if ((n = split(p, line, w)) < 0) {
+			mark_broken(p);
+			continue;
+		}
+		if (n > 0)
+			parse_words(p, w, n);
+	}
+	if (p->fatal || p->problems >= MAX_PROBLEMS)
+		return p->problems;
+	if (p->in != TOP || p->skip > 0)
+		fail(p, p->block_line, "block not closed with '}'");
+	else
+		check(p);
+	return p->problems;
+}
+
+static int parse(struct pxy_config *cfg, const char *text, size_t len,
+                 const char *name, unsigned flags,
+                 pxy_config_report_fn report, char *err, size_t errlen)
+{
+	struct parser p = {.cfg = cfg, .path = name, .flags = flags,
+	                   .report = report,
+	                   .err = err, .errlen = errlen};
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = MTLS_LOG_INFO;
@@ -700,55 +815,36 @@ int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
 	cfg->max_hs = PXY_MAX_HANDSHAKES;
 	cfg->max_hs_src = PXY_MAX_HANDSHAKES_PER_SOURCE;
 	config_dir(&p, name);
-	while (off < len) {
-		const char *at = text + off, *nl = memchr(at, '\n', len - off);
-
-		p.line++;
-		ll = nl != NULL ? (size_t)(nl - at) : len - off;
-		if (ll >= MAX_LINE - 1) {
-			fail(&p, p.line, "line too long");
-			goto out;
-		}
-		if (memchr(at, '\0', ll) != NULL) {
-			fail(&p, p.line, "NUL byte in the line");
-			goto out;
-		}
-		memcpy(line, at, ll);
-		line[ll] = '\0';
-		off += ll + (nl != NULL);
-		if ((n = split(&p, line, w)) < 0)
-			goto out;
-		if (n > 0 && directive(&p, w, n) != 0)
-			goto out;
-	}
-	if (p.in != TOP) {
-		fail(&p, p.block_line, "block not closed with '}'");
-		goto out;
-	}
-	if ((cfg->path = strdup(name)) == NULL) {
-		fail(&p, 0, "out of memory");
-		goto out;
-	}
-	rc = check(&p);
-out:
-	if (rc != 0)
+	if (parse_text(&p, text, len) == 0 &&
+	    (cfg->path = strdup(name)) == NULL)
+		oom(&p);
+	if (p.problems != 0)
 		pxy_config_free(cfg);
-	return rc;
+	return p.problems;
+}
+
+int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
+                     const char *name, unsigned flags, char *err,
+                     size_t errlen)
+{
+	return parse(cfg, text, len, name, flags, NULL, err, errlen);
 }
 
 /* Reads the whole file, then parses it from memory. */
-int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
-                    size_t errlen)
+int pxy_config_load(struct pxy_config *cfg, const char *path,
+                    pxy_config_report_fn report, char *err, size_t errlen)
 {
 	char *text = NULL, *t;
 	size_t len = 0, cap = 0, got;
 	FILE *f;
-	int rc = -1;
+	int rc = 1, parsed = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		if (report != NULL)
+			report(err);
+		return 1;
 	}
 	for (;;) {
 		if (len == cap) {
@@ -768,8 +864,11 @@ int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
 		         strerror(errno));
 		goto out;
 	}
-	rc = pxy_config_parse(cfg, text, len, path, 0, err, errlen);
+	parsed = 1;
+	rc = parse(cfg, text, len, path, 0, report, err, errlen);
 out:
+	if (!parsed && report != NULL)
+		report(err); /* parse() reports its own */
 	fclose(f);
 	free(text);
 	return rc;

@@ -54,6 +54,7 @@ struct pxy_upstream {
 	int insecure;             /* insecure_skip_verify on */
 	int insecure_line;
 	int skipped;              /* tlsctx.c: credentials failed, unused */
+	int broken;               /* config.c: one of its directives failed */
 	mtls_ctx *ctx;            /* client context when tls, built later */
 };
 
@@ -71,6 +72,7 @@ struct pxy_server {
 	char *upstream_name;
 	int upstream_line;
 	struct pxy_upstream *upstream; /* resolved by name */
+	int broken;               /* config.c: one of its directives failed */
 	int skipped;              /* tlsctx.c: host left out (see there) */
 };
 
@@ -117,18 +119,28 @@ struct pxy_config {
 	int refs;                 /* proxy.c: current config + connections */
 };
 
-/* Parses and checks `path`.  0, or -1 with a message "FILE:LINE: why"
- * written into err.  On failure *cfg holds nothing to free. */
-int pxy_config_load(struct pxy_config *cfg, const char *path, char *err,
-                    size_t errlen);
+/* Receives each problem found, "FILE:LINE: why": those of the lines in
+ * file order, then those of the checks across blocks. */
+typedef void (*pxy_config_report_fn)(const char *msg);
+
+/* Parses and checks `path`, every line and every block: a failed
+ * directive does not stop the reading (a failed "... {" line skips its
+ * block), so one run finds every problem of the file (up to 100; after
+ * running out of memory, nothing more).  0, or the number of problems:
+ * each is passed to report (when not NULL), the first is also written
+ * into err.  On failure *cfg holds nothing to free.  Credentials are not
+ * read here (tlsctx.c). */
+int pxy_config_load(struct pxy_config *cfg, const char *path,
+                    pxy_config_report_fn report, char *err, size_t errlen);
 
 /* pxy_config_parse() flag: host names must be numeric addresses, so parsing
  * never asks a resolver (the fuzz target; names then fail to resolve). */
 #define PXY_CONFIG_NUMERIC 0x01
 
-/* The same, from len bytes of text (a NUL byte is an error).  `name`
- * stands for the file: messages start with it, it becomes cfg->path, and
- * relative paths are taken from its directory.  Nothing is opened: paths
+/* The same, from len bytes of text (a NUL byte in a line is a problem),
+ * without a report function.  `name` stands for the file: messages start
+ * with it, it becomes cfg->path, and relative paths are taken from its
+ * directory.  Nothing is opened: paths
  * are stored for tlsctx.c.  flags: 0 or PXY_CONFIG_NUMERIC. */
 int pxy_config_parse(struct pxy_config *cfg, const char *text, size_t len,
                      const char *name, unsigned flags, char *err,

@@ -122,8 +122,7 @@ static int worker(const char *path, int strict, const sigset_t *old_mask)
 		pxy_log(MTLS_LOG_ERROR, "out of memory");
 		return 1;
 	}
-	if (pxy_config_load(cfg, path, err, sizeof(err)) != 0) {
-		pxy_log(MTLS_LOG_ERROR, "%s", err);
+	if (pxy_config_load(cfg, path, report_log, err, sizeof(err)) != 0) {
 		free(cfg);
 		return 1;
 	}
@@ -342,8 +341,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtls-proxy: out of memory\n");
 		return 1;
 	}
-	if (pxy_config_load(cfg, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mtls-proxy: %s\n", err);
+	if ((problems = pxy_config_load(cfg, path, report_stderr, err,
+	                                sizeof(err))) != 0) {
+		/* Credentials are read from a file that parses. */
+		fprintf(stderr, "mtls-proxy: %s: %d problem(s)%s\n", path,
+		        problems, test ? "; credentials not checked" : "");
 		free(cfg);
 		return 1;
 	}

@@ -59,6 +59,7 @@ struct side {
 	unsigned want;    /* interest collected by this step */
 	int registered;   /* in the epoll set */
 	int eof;          /* nothing more will be read */
+	const char *eof_how; /* "close_notify" or "eof", when eof */
 	int shut;         /* our write side is shut (close_notify sent) */
 };
 
@@ -92,6 +93,8 @@ struct conn {
 	double start, deadline, last_io;
 	int dead;
 	char reason[512];
+	const char *end, *end_by; /* how the relay ended, first event (end=) */
+	int benign;             /* the failure is a peer hanging up or idling */
 	struct buf c2u, u2c;
 };
 
@@ -190,6 +193,15 @@ void pxy_set_reuse_port(int on)
 	reuse_port = on;
 }
 
+/* What the proxy speaks to an upstream: mutual TLS only when it presents
+ * a client certificate; TLS alone authenticates the upstream, not us. */
+static const char *upstream_kind(const struct pxy_upstream *u)
+{
+	if (!u->tls)
+		return "TCP";
+	return u->cert != NULL ? "mTLS" : "TLS";
+}
+
 static int listen_one(struct pxy_listen *l)
 {
 	int one = 1;
@@ -211,7 +223,7 @@ static int listen_one(struct pxy_listen *l)
 	}
 	pxy_log(MTLS_LOG_INFO, "listening on %s -> upstream %s (%s)%s",
 	        l->addr.text, l->srv.upstream->name,
-	        l->srv.upstream->tls ? "mTLS" : "plain TCP",
+	        upstream_kind(l->srv.upstream),
 	        l->n_hosts ? " and SNI hosts" : "");
 	return 0;
 }
@@ -331,6 +343,42 @@ static const char *conn_host(const struct conn *c)
 	return h ? h : "default";
 }
 
+/* The upstream of the host that judged: before a completed handshake set
+ * c->u, found from the library's host decision (a handshake refused by an
+ * SNI host is logged with that host's upstream, not the listener's). */
+static const char *conn_upstream(const struct conn *c)
+{
+	const struct pxy_server *srv;
+
+	if (c->st != S_HS_CLIENT || c->cl.tls == NULL)
+		return c->u->name;
+	srv = pxy_host_named(c->l, mtls_conn_host(c->cl.tls));
+	return srv != NULL && srv->upstream != NULL ? srv->upstream->name
+	                                            : c->u->name;
+}
+
+/* The first way the relay ended wins: who hung up first is the story,
+ * what the other side did next is its consequence. */
+static void note_end(struct conn *c, const char *by, const char *how)
+{
+	if (c->end == NULL) {
+		c->end = how;
+		c->end_by = by;
+	}
+}
+
+/* Whether the connection did its job: bytes went both ways, and what ended
+ * it was a peer closing, hanging up (a reset, as most HTTP clients do
+ * after their response) or going idle, not a protocol or proxy error.
+ * Before data flowed, every failure stays an error. */
+static int conn_ok(const struct conn *c)
+{
+	int flowed = c->st == S_RELAY && c->to_up > c->pp_len &&
+	             c->to_client > 0;
+
+	return c->reason[0] == '\0' || (flowed && c->benign);
+}
+
 /* Logs the connection's one line and closes it (freed after the batch).
  * Every value a peer chose (SNI, certificate names, error texts that may
  * quote them) goes through pxy_log_value. */
@@ -338,22 +386,25 @@ static void conn_end(struct conn *c)
 {
 	char sni[1024], subject[1024], id[1024], reason[2048];
 	const char *s = c->cl.tls ? mtls_conn_sni(c->cl.tls) : NULL;
+	int ok = conn_ok(c);
 
 	if (c->dead)
 		return;
 	c->dead = 1;
-	pxy_log(c->reason[0] ? MTLS_LOG_WARN : MTLS_LOG_INFO,
+	pxy_log(ok ? MTLS_LOG_INFO : MTLS_LOG_WARN,
 	        "conn client=%s listen=%s host=%s sni=\"%s\" subject=\"%s\" "
 	        "id=\"%s\" upstream=%s target=%s bytes_to_upstream=%llu "
-	        "bytes_to_client=%llu duration=%.3fs %s%s%s",
+	        "bytes_to_client=%llu duration=%.3fs %s end=%s end_by=%s%s%s%s",
 	        c->client_addr, c->l->addr.text, conn_host(c),
 	        pxy_log_value(sni, sizeof(sni), s),
 	        pxy_log_value(subject, sizeof(subject), c->subject),
 	        pxy_log_value(id, sizeof(id), c->id),
-	        c->u->name, c->target ? c->target->text : "-",
+	        conn_upstream(c), c->target ? c->target->text : "-",
 	        c->to_up > c->pp_len ? c->to_up - c->pp_len : 0,
 	        c->to_client, now() - c->start,
-	        c->reason[0] ? "error=\"" : "status=ok",
+	        ok ? "status=ok" : "status=error",
+	        c->end ? c->end : "error", c->end_by ? c->end_by : "proxy",
+	        !c->reason[0] ? "" : ok ? " detail=\"" : " error=\"",
 	        c->reason[0] ? pxy_log_value(reason, sizeof(reason), c->reason)
 	                     : "",
 	        c->reason[0] ? "\"" : "");
@@ -377,11 +428,23 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 	conn_end(c);
 }
 
+/* A peer that hung up: its socket was reset, or closed under our write. */
+static int side_reset(const struct side *s, ssize_t rc)
+{
+	int err = s->tls ? (rc == MTLS_ERR_IO ? mtls_conn_errno(s->tls) : 0)
+	                 : -(int)rc;
+
+	return err == ECONNRESET || err == EPIPE;
+}
+
 static void side_fail(struct conn *c, struct side *s, ssize_t rc,
                       const char *what)
 {
 	const char *why = s->tls ? mtls_conn_error(s->tls) : NULL;
+	int reset = side_reset(s, rc);
 
+	note_end(c, s->who, reset ? "reset" : "error");
+	c->benign = reset;
 	if (s->tls == NULL)
 		why = strerror(-(int)rc);
 	if (s == &c->up)
@@ -403,11 +466,15 @@ static ssize_t side_read(struct side *s, void *buf, size_t len)
 		n = mtls_read(s->tls, buf, len);
 		/* A peer that just closes the socket has still ended its
 		 * stream; what it sent was relayed already. */
+		if (n == 0 || n == MTLS_ERR_CLOSED)
+			s->eof_how = n == 0 ? "close_notify" : "eof";
 		return n == MTLS_ERR_CLOSED ? 0 : n;
 	}
 	do
 		n = recv(s->fd, buf, len, 0);
 	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		s->eof_how = "eof";
 	if (n >= 0)
 		return n;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? MTLS_WANT_READ
@@ -475,6 +542,7 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 			progress = 1;
 		} else if (n == 0) {
 			from->eof = 1;
+			note_end(c, from->who, from->eof_how);
 			progress = 1;
 		} else if (is_want(n)) {
 			want(from, n);
@@ -806,6 +874,8 @@ static void conn_step(struct conn *c, struct side *s, unsigned events)
 			side_forget(s);
 			return;
 		}
+		note_end(c, s->who, "reset");
+		c->benign = 1; /* an error only before data flowed */
 		conn_fail(c, "%s closed the connection%s", s->who,
 		          c->st == S_RELAY ? "" : " during set-up");
 		return;
@@ -939,9 +1009,12 @@ static void check_timers(double t)
 				          c->u->connect_timeout);
 			break;
 		case S_RELAY:
-			if (t - c->last_io > c->u->idle_timeout)
+			if (t - c->last_io > c->u->idle_timeout) {
+				note_end(c, "proxy", "timeout");
+				c->benign = 1;
 				conn_fail(c, "idle for %d s",
 				          c->u->idle_timeout);
+			}
 			break;
 		}
 	}
@@ -1357,7 +1430,7 @@ static void reload(void)
 		        "serving the previous configuration");
 		return;
 	}
-	if (pxy_config_load(n, old->path, err, sizeof(err)) != 0) {
+	if (pxy_config_load(n, old->path, NULL, err, sizeof(err)) != 0) {
 		free(n);
 		goto fail;
 	}
