@@ -1,6 +1,6 @@
 # tests/lib.sh - helpers shared by the shell tests and the demo (sourced).
 # ok/bad/check count into $checks and $fails; free_port and wait_port keep
-# every wait bounded.
+# every wait bounded; setup_work gives a test its private directory.
 
 checks=${checks:-0}
 fails=${fails:-0}
@@ -37,4 +37,23 @@ wait_port() { # wait_port PORT: up to 10 s for something to listen
 	done
 	echo "nothing listens on port $1" >&2
 	return 1
+}
+
+# setup_work NAME: a private $work directory, removed on exit, holding a copy
+# of the test PKI ($pki is repointed there: another run of tests/run.sh on
+# the same build regenerates the original); every PID added to $pids is
+# killed, and waited for, on exit.
+setup_work() {
+	work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-$1.XXXXXX") || return 1
+	pids=()
+	trap cleanup_work EXIT
+	cp -r "$pki" "$work/pki" || { echo "FAIL: cannot copy $pki"; return 1; }
+	pki=$work/pki
+}
+
+cleanup_work() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$work"
 }

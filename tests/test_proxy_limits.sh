@@ -34,22 +34,12 @@ proxy=$build/mtls-proxy
 [ -x "$proxy" ] || { echo "FAIL: $proxy not built (make examples)"; exit 1; }
 command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 0; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-limits.XXXXXX")
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-cp -r "$pki" "$work/pki" || { echo "FAIL: cannot copy $pki"; exit 1; }
-pki=$work/pki
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+setup_work limits || exit 1
 export PKI=$pki MTLS_TESTS=$tests_dir
 
 fails=0 checks=0
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # lim.py: backends and clients (peers.py has the client context and echo).
 #   sink PORT                 reads and drops everything

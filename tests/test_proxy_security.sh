@@ -25,22 +25,12 @@ proxy=$build/mtls-proxy
 [ -x "$proxy" ] || { echo "FAIL: $proxy not built (make examples)"; exit 1; }
 command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 0; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-sec.XXXXXX")
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-cp -r "$pki" "$work/pki" || { echo "FAIL: cannot copy $pki"; exit 1; }
-pki=$work/pki
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+setup_work sec || exit 1
 export PKI=$pki MTLS_TESTS=$tests_dir
 
 fails=0 checks=0
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 # sec.py: backends and clients.
 #   tag PORT NAME          says "backend=NAME" on connect, then echoes

@@ -32,22 +32,11 @@ for b in "$server" "$proxy"; do
 	[ -x "$b" ] || { echo "FAIL: $b not built (make tests)"; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-testssl.XXXXXX")
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-# A private copy: another run on the same BUILD regenerates its PKI.
-cp -r "$pki" "$work/pki" || { echo "FAIL: cannot copy $pki"; exit 1; }
-pki=$work/pki
-
-fails=0
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+setup_work testssl || exit 1
+
+fails=0
 
 # The judge: JSON findings of one scan -> a line per problem, exit 1 if any.
 cat >"$work/judge.py" <<'PY'
