@@ -278,8 +278,7 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 		c->name_failed = 1;
 	}
-	if (!mtls__allow_match(s->allow, s->n_allow, crt, c->identity,
-	                       sizeof(c->identity))) {
+	if (!mtls__allow_match(s->allow, s->n_allow, crt, NULL, 0)) {
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
 		c->policy_failed = 1;
 	}
@@ -322,10 +321,7 @@ static void judge_by_listener(mtls_conn *c, mbedtls_ssl_context *ssl)
 	c->host_snap = NULL;
 	c->host[0] = '\0';
 	use_anchors(c, c->snap);
-	mbedtls_ssl_set_hs_authmode(
-	    ssl, s->verify == MTLS_VERIFY_REQUIRE    ? MBEDTLS_SSL_VERIFY_REQUIRED
-	         : s->verify == MTLS_VERIFY_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
-	                                             : MBEDTLS_SSL_VERIFY_NONE);
+	mbedtls_ssl_set_hs_authmode(ssl, mtls__authmode(s->verify));
 }
 
 /* Server: picks the host for the SNI name the client sent.  This is the
@@ -341,7 +337,6 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	mtls_ctx *host;
 	mtls_snap *hs = NULL;
 	const mtls_snap *s;
-	int mode;
 
 	(void)p;
 	if (c->sni_seen) {
@@ -379,13 +374,10 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	c->host_snap = hs;
 	snprintf(c->host, sizeof(c->host), "%s", matched);
 	s = hs;
-	mode = s->verify == MTLS_VERIFY_REQUIRE   ? MBEDTLS_SSL_VERIFY_REQUIRED
-	       : s->verify == MTLS_VERIFY_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
-	                                           : MBEDTLS_SSL_VERIFY_NONE;
 	if (mbedtls_ssl_set_hs_own_cert(ssl, &s->cred->chain, &s->cred->key))
 		return -1;
 	use_anchors(c, hs);
-	mbedtls_ssl_set_hs_authmode(ssl, mode);
+	mbedtls_ssl_set_hs_authmode(ssl, mtls__authmode(s->verify));
 	return 0;
 }
 

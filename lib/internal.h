@@ -313,6 +313,8 @@ typedef struct mtls_snap {
 #endif
 } mtls_snap;
 
+/* mbedTLS's authmode for a verify mode. */
+int mtls__authmode(mtls_verify_mode verify);
 /* The context's current snapshot, built if needed, with a reference the
  * caller drops with mtls__snap_unref. */
 int mtls__snap_get(mtls_ctx *ctx, mtls_snap **out, mtls_err *e);

@@ -48,18 +48,34 @@ static void hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* The first attribute of the given OID in a DN. */
+#define OID_CN MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN)
+#define OID_OU MBEDTLS_OID_AT_ORG_UNIT, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT)
+
+static int oid_is(const mbedtls_x509_name *dn, const char *oid,
+                  size_t oid_len)
+{
+	return dn->oid.p != NULL && dn->oid.len == oid_len &&
+	       memcmp(dn->oid.p, oid, oid_len) == 0;
+}
+
+/* The first attribute of the given OID in a DN, or NULL. */
+static const mbedtls_x509_name *dn_first(const mbedtls_x509_name *dn,
+                                         const char *oid, size_t oid_len)
+{
+	for (; dn != NULL; dn = dn->next)
+		if (oid_is(dn, oid, oid_len))
+			return dn;
+	return NULL;
+}
+
 static void dn_attr(const mbedtls_x509_name *dn, const char *oid,
                     size_t oid_len, char *out, size_t cap)
 {
+	const mbedtls_x509_name *a = dn_first(dn, oid, oid_len);
+
 	out[0] = '\0';
-	for (; dn != NULL; dn = dn->next) {
-		if (dn->oid.p != NULL && dn->oid.len == oid_len &&
-		    memcmp(dn->oid.p, oid, oid_len) == 0) {
-			copy_buf(out, cap, &dn->val);
-			return;
-		}
-	}
+	if (a != NULL)
+		copy_buf(out, cap, &a->val);
 }
 
 void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p)
@@ -74,11 +90,8 @@ void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p)
 	mtls__fmt_dn(&crt->subject, p->subject, sizeof(p->subject));
 	mtls__fmt_dn(&crt->issuer, p->issuer, sizeof(p->issuer));
 	mtls__fmt_serial(&crt->serial, p->serial, sizeof(p->serial));
-	dn_attr(&crt->subject, MBEDTLS_OID_AT_CN,
-	        MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), p->cn, sizeof(p->cn));
-	dn_attr(&crt->subject, MBEDTLS_OID_AT_ORG_UNIT,
-	        MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT), p->ou,
-	        sizeof(p->ou));
+	dn_attr(&crt->subject, OID_CN, p->cn, sizeof(p->cn));
+	dn_attr(&crt->subject, OID_OU, p->ou, sizeof(p->ou));
 	p->not_before = mtls__x509_time(&crt->valid_from);
 	p->not_after = mtls__x509_time(&crt->valid_to);
 	if (mtls__sha256(crt->raw.p, crt->raw.len, digest) == 0)
@@ -193,14 +206,23 @@ static int san_count(const mbedtls_x509_crt *leaf, int tag)
 	return n;
 }
 
+static const mbedtls_x509_buf *san_first(const mbedtls_x509_crt *leaf,
+                                         int tag)
+{
+	for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names;
+	     s != NULL; s = s->next)
+		if (s->buf.p != NULL && s->buf.tag == tag)
+			return &s->buf;
+	return NULL;
+}
+
 static int dn_count(const mbedtls_x509_name *dn, const char *oid,
                     size_t oid_len)
 {
 	int n = 0;
 
 	for (; dn != NULL; dn = dn->next)
-		n += dn->oid.p != NULL && dn->oid.len == oid_len &&
-		     memcmp(dn->oid.p, oid, oid_len) == 0;
+		n += oid_is(dn, oid, oid_len);
 	return n;
 }
 
@@ -231,16 +253,12 @@ static const mbedtls_x509_buf *dn_match(const mbedtls_x509_name *dn,
                                        const char *value)
 {
 	for (; dn != NULL; dn = dn->next)
-		if (dn->oid.p != NULL && dn->oid.len == oid_len &&
-		    memcmp(dn->oid.p, oid, oid_len) == 0 &&
+		if (oid_is(dn, oid, oid_len) &&
 		    memchr(dn->val.p, '\0', dn->val.len) == NULL &&
 		    buf_eq(&dn->val, value, 0))
 			return &dn->val;
 	return NULL;
 }
-
-#define OID_CN MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN)
-#define OID_OU MBEDTLS_OID_AT_ORG_UNIT, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT)
 
 /* The certificate value an entry matched, or NULL.  An SPKI pin matches
  * the key, not a name: the identity is then the leaf's own (see below). */
@@ -276,26 +294,16 @@ static const mbedtls_x509_buf *one_match(const mbedtls_x509_crt *leaf,
  * of them. */
 static const mbedtls_x509_buf *own_identity(const mbedtls_x509_crt *leaf)
 {
-	const mbedtls_x509_name *dn;
-	int uris = san_count(leaf, SAN_URI);
+	const mbedtls_x509_buf *uri = san_first(leaf, SAN_URI);
 
-	if (uris > 1)
-		return NULL;
-	if (uris == 1) {
-		for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names;
-		     s != NULL; s = s->next)
-			if (s->buf.p != NULL && s->buf.tag == SAN_URI)
-				return uri_plain(s->buf.p, s->buf.len) ? &s->buf
-				                                       : NULL;
-	}
+	if (uri != NULL)
+		return san_count(leaf, SAN_URI) == 1 &&
+		               uri_plain(uri->p, uri->len)
+		           ? uri
+		           : NULL;
 	if (dn_count(&leaf->subject, OID_CN) != 1)
 		return NULL;
-	for (dn = &leaf->subject; dn != NULL; dn = dn->next)
-		if (dn->oid.p != NULL &&
-		    dn->oid.len == MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN) &&
-		    memcmp(dn->oid.p, MBEDTLS_OID_AT_CN, dn->oid.len) == 0)
-			return &dn->val;
-	return NULL;
+	return &dn_first(&leaf->subject, OID_CN)->val;
 }
 
 int mtls__allow_match(const mtls_allow *list, size_t n,

@@ -16,6 +16,13 @@
 
 static atomic_uint_fast64_t next_id;
 
+int mtls__authmode(mtls_verify_mode verify)
+{
+	return verify == MTLS_VERIFY_REQUIRE    ? MBEDTLS_SSL_VERIFY_REQUIRED
+	       : verify == MTLS_VERIFY_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
+	                                        : MBEDTLS_SSL_VERIFY_NONE;
+}
+
 static void free_alpn(char **list)
 {
 	if (list == NULL)
@@ -482,12 +489,7 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 		 * ignore OPTIONAL). */
 		mbedtls_ssl_conf_authmode(&s->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	else
-		mbedtls_ssl_conf_authmode(
-		    &s->conf, s->verify == MTLS_VERIFY_REQUIRE
-		                  ? MBEDTLS_SSL_VERIFY_REQUIRED
-		                  : s->verify == MTLS_VERIFY_OPTIONAL
-		                        ? MBEDTLS_SSL_VERIFY_OPTIONAL
-		                        : MBEDTLS_SSL_VERIFY_NONE);
+		mbedtls_ssl_conf_authmode(&s->conf, mtls__authmode(s->verify));
 
 	if (ctx->server_name != NULL &&
 	    (s->server_name = strdup(ctx->server_name)) == NULL) {
