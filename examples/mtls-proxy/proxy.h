@@ -11,6 +11,12 @@
  * with "proxy_protocol v2" a PROXY header goes first.  Upstreams with
  * health_interval are checked from the same loop; targets marked down are
  * skipped.
+ *
+ * Rooms by concern: proxy.c the loop, listen.c listening and accepting,
+ * admit.c the limits, conn.c a connection's life, relay.c its bytes,
+ * health.c health checks, reload.c a new configuration generation,
+ * tlsctx.c the contexts, config.c the file, proxyproto.c PROXY v2,
+ * log.c the log.
  */
 #ifndef MTLS_PROXY_PROXY_H
 #define MTLS_PROXY_PROXY_H

@@ -1,0 +1,60 @@
+/*
+ * reload.c - SIGHUP: a new generation of configuration and contexts (see
+ * reload.h).
+ */
+#include "reload.h"
+#include "conn.h"
+#include "health.h"
+#include "listen.h"
+#include "log.h"
+#include "tlsctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void pxy_reload_now(void)
+{
+	struct pxy_config *n = calloc(1, sizeof(*n)), *old = pxy_current;
+	size_t kept = 0, opened = 0, closed = 0;
+	char err[1024];
+
+	pxy_log(MTLS_LOG_INFO, "SIGHUP: reloading %s", old->path);
+	if (n == NULL) {
+		pxy_log(MTLS_LOG_ERROR, "reload failed: out of memory; still "
+		        "serving the previous configuration");
+		return;
+	}
+	if (pxy_config_load(n, old->path, NULL, err, sizeof(err)) != 0) {
+		free(n);
+		goto fail;
+	}
+	/* A reload is all or nothing: any problem keeps the current one. */
+	if (pxy_tls_setup(n, NULL, err, sizeof(err)) != 0) {
+		pxy_config_free(n);
+		free(n);
+		goto fail;
+	}
+	pxy_listeners_detach();
+	if (pxy_listeners_move(n, old, &kept, &opened, &closed) != 0) {
+		pxy_config_free(n);
+		free(n);
+		snprintf(err, sizeof(err), "cannot listen (see above)");
+		pxy_listeners_attach(old);
+		goto fail;
+	}
+	pxy_health_cancel();
+	pxy_health_carry(n, old);
+	pxy_log_set_level(n->log_level);
+	n->refs = 1;
+	pxy_current = n;
+	pxy_listeners_attach(n);
+	pxy_log(MTLS_LOG_INFO, "reloaded %s: %zu listener(s) kept, %zu "
+	        "opened, %zu closed; %zu connection(s) finish on the "
+	        "previous configuration", n->path, kept, opened, closed,
+	        pxy_conn_count());
+	pxy_config_unref(old); /* freed once its last connection ends */
+	return;
+fail:
+	pxy_log(MTLS_LOG_ERROR, "reload failed: %s; still serving the "
+	        "previous configuration", err);
+}
