@@ -180,6 +180,10 @@ $(BUILD)/tests/%: tests/%.c tests/*.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) -lcmocka $(LDLIBS_ALL)
 
+# Unit tests of the proxy's private modules include their source.
+$(BUILD)/tests/test_proxy_timer: examples/mtls-proxy/timer.c \
+                                 examples/mtls-proxy/timer.h
+
 # The target of the adversarial tests (tests/adversary/): a program on the
 # public API, not a cmocka test.  ADV_CFLAGS=-DADV_OLD_API builds it against
 # a library older than mtls_conn_host() (tests/adv_server.c).

@@ -9,12 +9,14 @@
 #include "health.h"
 #include "log.h"
 #include "proxyproto.h"
+#include "timer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,7 @@ static void addr_text(const struct sockaddr_storage *sa, char *out,
 static void conn_unlink(struct conn *c)
 {
 	pxy_runq_del(c); /* a closed connection is never run again */
+	pxy_timer_del(&c->timer);
 	pxy_admit_release(&c->ticket);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -142,6 +145,8 @@ void pxy_conn_end(struct conn *c)
 	        c->reason[0] ? "\"" : "");
 	pxy_side_close(&c->cl);
 	pxy_side_close(&c->up);
+	pxy_buf_release(&c->c2u);
+	pxy_buf_release(&c->u2c);
 	conn_unlink(c);
 }
 
@@ -158,6 +163,28 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 		va_end(ap);
 	}
 	pxy_conn_end(c);
+}
+
+/* When the connection's current deadline falls: the handshake's or the
+ * connect's, or while relaying the idle timeout counted from the last
+ * byte moved (which moves it later without touching the heap). */
+static double conn_due(const struct conn *c)
+{
+	return c->st == S_RELAY ? c->last_io + c->u->idle_timeout
+	                        : c->deadline;
+}
+
+/* Re-keys the connection's timer after its deadline moved (earlier or
+ * later). */
+static void conn_timer(struct conn *c)
+{
+	if (pxy_timer_set(&c->timer, conn_due(c)) != 0)
+		conn_fail(c, "out of memory for a timer");
+}
+
+void pxy_conn_abort(struct conn *c, const char *why)
+{
+	conn_fail(c, "%s", why);
 }
 
 /* A peer that hung up: its socket was reset, or closed under our write. */
@@ -197,6 +224,10 @@ static int queue_proxy_header(struct conn *c)
 	                        .version = mtls_conn_version(c->cl.tls),
 	                        .cn = c->pp_cn, .uri = c->pp_uri};
 
+	if (pxy_buf_take(&c->c2u) != 0) {
+		conn_fail(c, "out of memory for a relay buffer");
+		return -1;
+	}
 	c->pp_len = pxy_pp2_header(c->c2u.d, BUF_SIZE,
 	                           (struct sockaddr *)&c->client_sa,
 	                           (struct sockaddr *)&c->local_sa, &t);
@@ -215,6 +246,9 @@ static void enter_relay(struct conn *c)
 	}
 	c->st = S_RELAY;
 	c->last_io = pxy_now();
+	conn_timer(c);
+	if (c->dead)
+		return;
 	pxy_log(MTLS_LOG_DEBUG, "conn client=%s host=%s: relaying to %s",
 	        c->client_addr, conn_host(c), c->target->text);
 	pxy_relay(c);
@@ -311,6 +345,9 @@ static void connect_next(struct conn *c, const char *last_err)
 		}
 		c->st = S_CONNECT;
 		c->deadline = pxy_now() + u->connect_timeout;
+		conn_timer(c);
+		if (c->dead)
+			return;
 		if (rc == 0)
 			upstream_ready(c);
 		return;
@@ -503,40 +540,46 @@ void pxy_conn_start(struct pxy_listen *l, int fd,
 		conn_fail(c, "out of memory");
 		return;
 	}
+	conn_timer(c);
+	if (c->dead)
+		return;
 	if (pxy_side_register(&c->cl, EPOLLIN) != 0)
 		conn_fail(c, "epoll: %s", strerror(errno));
 }
 
 /* ---- timers and the end of a batch ----------------------------------------------- */
 
+/* Only the connections whose deadline came are looked at: an idle timer
+ * found pushed back by traffic is re-keyed, the others end. */
 void pxy_conn_timers(double t)
 {
-	struct conn *c, *next;
+	struct pxy_timer *tm;
 
-	for (c = conns; c != NULL; c = next) {
-		next = c->next;
+	while ((tm = pxy_timer_due(t)) != NULL) {
+		struct conn *c = (struct conn *)(void *)((char *)tm -
+		                 offsetof(struct conn, timer));
+
+		if (conn_due(c) > t) {
+			pxy_timer_set(tm, conn_due(c)); /* no allocation */
+			continue;
+		}
 		switch (c->st) {
 		case S_HS_CLIENT:
-			if (t > c->deadline)
-				conn_fail(c, "client: TLS handshake timed out "
-				             "after %d s", c->l->handshake_timeout);
+			conn_fail(c, "client: TLS handshake timed out "
+			             "after %d s", c->l->handshake_timeout);
 			break;
 		case S_CONNECT:
 		case S_HS_UP:
-			if (t > c->deadline)
-				conn_fail(c, "upstream %s: %s timed out after "
-				             "%d s", c->target->text,
-				          c->st == S_CONNECT ? "connect"
-				                             : "TLS handshake",
-				          c->u->connect_timeout);
+			conn_fail(c, "upstream %s: %s timed out after "
+			             "%d s", c->target->text,
+			          c->st == S_CONNECT ? "connect"
+			                             : "TLS handshake",
+			          c->u->connect_timeout);
 			break;
 		case S_RELAY:
-			if (t - c->last_io > c->u->idle_timeout) {
-				pxy_conn_note_end(c, "proxy", "timeout");
-				c->benign = 1;
-				conn_fail(c, "idle for %d s",
-				          c->u->idle_timeout);
-			}
+			pxy_conn_note_end(c, "proxy", "timeout");
+			c->benign = 1;
+			conn_fail(c, "idle for %d s", c->u->idle_timeout);
 			break;
 		}
 	}

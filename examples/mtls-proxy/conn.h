@@ -13,6 +13,7 @@
 #include "admit.h"
 #include "config.h"
 #include "loop.h"
+#include "timer.h"
 
 #include <sys/socket.h>
 
@@ -41,12 +42,13 @@ struct side {
 struct buf {
 	size_t off, len;
 	size_t pend; /* length of a TLS write to repeat as is, or 0 */
-	unsigned char d[BUF_SIZE];
+	unsigned char *d; /* BUF_SIZE bytes while any are in flight, else NULL */
 };
 
 struct conn {
 	struct conn *prev, *next;
 	struct conn *rq_prev, *rq_next; /* run queue: more to relay */
+	struct pxy_timer timer; /* its deadline (conn.c conn_due) */
 	int queued;
 	struct pxy_ticket ticket; /* what it counts against the limits */
 	struct pxy_config *cfg; /* the generation l and u belong to (a ref) */
@@ -101,6 +103,9 @@ void pxy_conn_note_end(struct conn *c, const char *by, const char *how);
 /* For relay.c: ends the connection with its log line (freed later). */
 void pxy_conn_end(struct conn *c);
 
+/* For relay.c: ends the connection with an error of the proxy's own. */
+void pxy_conn_abort(struct conn *c, const char *why);
+
 /* For relay.c: an I/O call on side s failed with rc while doing what. */
 void pxy_side_fail(struct conn *c, struct side *s, ssize_t rc,
                    const char *what);
@@ -121,6 +126,15 @@ void pxy_side_close(struct side *s);
 
 /* Collects the interest that an MTLS_WANT_* result asks for. */
 void pxy_side_want(struct side *s, ssize_t rc);
+
+/* Gives b its memory if it has none (0, or -1 out of memory). */
+int pxy_buf_take(struct buf *b);
+
+/* Gives b's memory back (b must hold nothing the peer still needs). */
+void pxy_buf_release(struct buf *b);
+
+/* Frees the spare buffers kept for reuse (at exit). */
+void pxy_buf_trim(void);
 
 /* Moves bytes both ways as far as they go, within its fair share. */
 void pxy_relay(struct conn *c);

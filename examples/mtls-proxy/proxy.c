@@ -19,6 +19,7 @@
 #include "listen.h"
 #include "log.h"
 #include "reload.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -135,6 +136,8 @@ out:
 	pxy_stop_listening(pxy_current);
 	pxy_config_unref(pxy_current);
 	pxy_current = NULL;
+	pxy_buf_trim();
+	pxy_timer_free();
 	if (pxy_ep >= 0)
 		close(pxy_ep);
 	pxy_ep = -1;

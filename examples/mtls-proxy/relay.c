@@ -16,6 +16,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,6 +25,43 @@
 /* Turns of both buffers per wakeup: at most 4 x 16 KiB each way before
  * the others get theirs. */
 #define RELAY_ROUNDS 4
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+/* A relay buffer exists only while bytes wait in it: an idle connection
+ * holds none (two 16 KiB buffers each would dominate its memory).  Freed
+ * buffers wait in a small stack for the next connection that needs one,
+ * so a busy loop does not go to malloc at every read. */
+#define SPARE_MAX 64
+static unsigned char *spare[SPARE_MAX];
+static size_t n_spare;
+
+int pxy_buf_take(struct buf *b)
+{
+	if (b->d != NULL)
+		return 0;
+	b->d = n_spare > 0 ? spare[--n_spare] : malloc(BUF_SIZE);
+	b->off = b->len = b->pend = 0;
+	return b->d != NULL ? 0 : -1;
+}
+
+void pxy_buf_release(struct buf *b)
+{
+	if (b->d == NULL)
+		return;
+	if (n_spare < SPARE_MAX)
+		spare[n_spare++] = b->d;
+	else
+		free(b->d);
+	b->d = NULL;
+	b->off = b->len = b->pend = 0;
+}
+
+void pxy_buf_trim(void)
+{
+	while (n_spare > 0)
+		free(spare[--n_spare]);
+}
 
 /* ---- epoll interest --------------------------------------------------------- */
 
@@ -174,6 +212,10 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 	int progress = 0;
 	ssize_t n;
 
+	if (pxy_buf_take(b) != 0) {
+		pxy_conn_abort(c, "out of memory for a relay buffer");
+		return -1;
+	}
 	if (b->off > 0 && b->len == BUF_SIZE) {
 		/* Safe with a TLS write pending: the library keeps its own
 		 * copy of the record and only wants the same length again. */
@@ -227,6 +269,8 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 			to->shut = 1; /* the peer is gone: nothing left to tell */
 		}
 	}
+	if (b->off == b->len)
+		pxy_buf_release(b); /* nothing in flight: give it back */
 	return progress;
 }
 
