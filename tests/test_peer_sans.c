@@ -17,7 +17,8 @@ typedef struct extra {
 	char *dir;
 	char *long_crt, *long_key;   /* 2,048-byte SPIFFE ID, long DN, serial */
 	char *many_crt, *many_key;   /* 20 DNS, 20 URI, 20 IP, 20 email */
-	char *nul_crt, *nul_key;     /* NUL in a DNS and an email SAN, 5-byte IP */
+	char *nul_crt, *nul_key;     /* NUL in a DNS and an email SAN */
+	char *ip5_crt, *ip5_key;     /* a 5-byte IP SAN */
 	char *nosan_crt, *nosan_key; /* CN only */
 	char *upper_crt, *upper_key; /* spiffe://Example.org/...: not a SPIFFE ID */
 	char long_uri[2049];
@@ -164,13 +165,17 @@ static void make_nul(void)
 	o += gname(body + o, 0x82, "good\0.evil.test", 15);
 	o += gname(body + o, 0x82, "ok.test", 7);
 	o += gname(body + o, 0x81, "ops\0@evil.test", 14);
-	o += gname(body + o, 0x87, ip5, sizeof(ip5));
 	o += gname(body + o, 0x87, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01",
 	           16);
 	o += gname(body + o, 0x86, "spiffe://example.org/ns/nul", 27);
 	snprintf(ext, sizeof(ext), "subjectAltName = DER:30%02x%s\n",
 	         (unsigned)(o / 2), body);
 	issue("nul", "/CN=nul-client", "5A12", ext, &X.nul_crt, &X.nul_key);
+	o = gname(body, 0x87, ip5, sizeof(ip5));
+	o += gname(body + o, 0x87, "\x7f\0\0\x01", 4);
+	snprintf(ext, sizeof(ext), "subjectAltName = DER:30%02x%s\n",
+	         (unsigned)(o / 2), body);
+	issue("ip5", "/CN=ip5-client", "5A15", ext, &X.ip5_crt, &X.ip5_key);
 }
 
 static int setup_extra(void **state)
@@ -193,7 +198,7 @@ static int teardown_extra(void **state)
 	char **paths[] = {&X.long_crt,  &X.long_key,  &X.many_crt,
 	                  &X.many_key,  &X.nul_crt,   &X.nul_key,
 	                  &X.nosan_crt, &X.nosan_key, &X.upper_crt,
-	                  &X.upper_key};
+	                  &X.upper_key, &X.ip5_crt,   &X.ip5_key};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -471,18 +476,46 @@ static void test_hostile_sans(void **state)
 	                    "ok.test");
 	assert_int_equal(mtls_conn_peer_san_count(l.srv, MTLS_SAN_EMAIL), 1);
 	assert_string_equal(mtls_conn_peer_san(l.srv, MTLS_SAN_EMAIL, 0), "");
-	assert_int_equal(mtls_conn_peer_san_count(l.srv, MTLS_SAN_IP), 2);
-	assert_string_equal(mtls_conn_peer_san(l.srv, MTLS_SAN_IP, 0), "");
-	assert_string_equal(mtls_conn_peer_san(l.srv, MTLS_SAN_IP, 1),
+	assert_int_equal(mtls_conn_peer_san_count(l.srv, MTLS_SAN_IP), 1);
+	assert_string_equal(mtls_conn_peer_san(l.srv, MTLS_SAN_IP, 0),
 	                    "2001:db8::1");
 	assert_string_equal(mtls_conn_peer_spiffe_id(l.srv),
 	                    "spiffe://example.org/ns/nul");
 	assert_int_equal(mtls_verify_peer(l.srv, &peer), 0);
 	assert_int_equal(peer.has_cert, 1); /* nothing cut: refused values */
 	assert_string_equal(peer.dns[0], "");
-	assert_string_equal(peer.ip[0], "");
+	assert_string_equal(peer.dns[1], "ok.test");
 	close_link(&l);
 	mtls_ctx_free(s);
+
+	/* an IP SAN neither 4 nor 16 bytes long: mbedTLS 3.6 refuses the
+	 * certificate, 2.28 parses it and the library reports "" */
+	{
+		mtls_ctx *c = mtls_ctx_new(MTLS_ROLE_CLIENT);
+		int rc;
+		assert_non_null(c);
+		rc = mtls_load_client_pair(c, X.ip5_crt, X.ip5_key);
+		mtls_ctx_free(c);
+		if (rc != 0) {
+			assert_int_equal(rc, MTLS_ERR_CERT_PARSE);
+			print_message("  (mbedTLS %s refuses a 5-byte IP SAN)\n",
+			              mtls_mbedtls_version());
+		} else {
+			s = default_server(ver);
+			accepted(&l, ver, s, X.ip5_crt, X.ip5_key);
+			assert_int_equal(
+			    mtls_conn_peer_san_count(l.srv, MTLS_SAN_IP), 2);
+			assert_string_equal(
+			    mtls_conn_peer_san(l.srv, MTLS_SAN_IP, 0), "");
+			assert_string_equal(
+			    mtls_conn_peer_san(l.srv, MTLS_SAN_IP, 1),
+			    "127.0.0.1");
+			assert_int_equal(mtls_verify_peer(l.srv, &peer), 0);
+			assert_string_equal(peer.ip[0], "");
+			close_link(&l);
+			mtls_ctx_free(s);
+		}
+	}
 
 	/* the NUL name matches no rule, not even its prefix */
 	s = default_server(ver);
