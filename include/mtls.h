@@ -35,6 +35,16 @@
  *     thread-safe.
  *   - A connection (mtls_conn) takes one call at a time: see EVENT LOOPS
  *     below mtls_conn_new_io().
+ *
+ * VERSIONS AND ABI (docs/versioning.md)
+ *   - The soname libmtls.so.0 promises that a program compiled against any
+ *     0.x header keeps working with every later libmtls.so.0: functions keep
+ *     their names, arguments and meaning; constants keep their values (new
+ *     ones may appear: treat an unknown code as "other"); the public structs
+ *     (mtls_peer, mtls_cert_info) are frozen: size, fields and layout.
+ *   - New facts come through new functions, each exported under the symbol
+ *     version of the release that added it (MTLS_0 for 0.1.0, MTLS_0.2, ...,
+ *     lib/libmtls.map); the soname changes only to break this promise.
  */
 #ifndef MTLS_H
 #define MTLS_H
