@@ -601,7 +601,7 @@ MTLS_API const char *mtls_conn_host(const mtls_conn *conn);
  * its path has "." or ".." segments or percent-encoded dots or slashes),
  * else, when it has no URI SAN at all, its only CN.  NULL when the peer is
  * not verified or has no single identity (several URI SANs, several CNs).
- * Owned by conn. */
+ * Whole, at any length (a SPIFFE ID may be 2,048 bytes).  Owned by conn. */
 MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
 
 /* ------------------------------------------------------------------------ */
@@ -658,8 +658,8 @@ MTLS_API const char *mtls_conn_peer_cn(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_peer_ou(const mtls_conn *conn);
 
 /* The certificates the peer sent in this handshake, leaf first (index 0),
- * as it sent them (DER); a resumed session has those of the handshake it
- * resumes: a TLS 1.3 resumption keeps only the leaf.  The count is 0 when
+ * as it sent them (DER); a resumed session has what the session kept of
+ * the handshake it resumes, which may be the leaf alone.  The count is 0 when
  * there is none; the DER is owned by conn (valid until mtls_conn_free),
  * NULL when i is out of range; *len gets its length (0 with NULL). */
 MTLS_API int mtls_conn_peer_cert_count(const mtls_conn *conn);

@@ -225,31 +225,45 @@ static void *server_hs(void *arg)
 	return NULL;
 }
 
-/* Server s meets a client presenting crt/key (NULL: the PKI's client);
- * both connections are left open for the accessors. */
-static void open_link(tlink *l, int ver, mtls_ctx *s, const char *crt,
-                      const char *key)
+/* Server s meets client c; both connections are left open for the
+ * accessors. */
+static void open_link_with(tlink *l, mtls_ctx *s, mtls_ctx *c)
 {
-	mtls_ctx *c = mtls_ctx_new(MTLS_ROLE_CLIENT);
 	pthread_t t;
 
-	assert_non_null(c);
-	check_ok(c, mtls_load_client_pair(c, crt ? crt : pki(CLI_CERT),
-	                                  key ? key : pki(CLI_KEY)));
-	check_ok(c, mtls_set_trusted_ca(c, pki(CA)));
-	check_ok(c, mtls_ctx_set_tls_versions(c, ver, ver));
 	memset(l, 0, sizeof(*l));
 	mk_socketpair(l->fds);
 	l->srv = mtls_conn_new(s, l->fds[1], NULL);
 	l->cli = mtls_conn_new(c, l->fds[0], "localhost");
 	assert_non_null(l->srv);
 	assert_non_null(l->cli);
-	mtls_ctx_free(c); /* the connection holds its reference */
 	assert_int_equal(pthread_create(&t, NULL, server_hs, l), 0);
 	l->cli_hs = mtls_handshake(l->cli);
 	if (l->cli_hs != 0)
 		shutdown(l->fds[0], SHUT_RDWR); /* the server stops waiting */
 	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+static mtls_ctx *client_ctx(int ver, const char *crt, const char *key)
+{
+	mtls_ctx *c = mtls_ctx_new(MTLS_ROLE_CLIENT);
+
+	assert_non_null(c);
+	check_ok(c, mtls_load_client_pair(c, crt ? crt : pki(CLI_CERT),
+	                                  key ? key : pki(CLI_KEY)));
+	check_ok(c, mtls_set_trusted_ca(c, pki(CA)));
+	check_ok(c, mtls_ctx_set_tls_versions(c, ver, ver));
+	return c;
+}
+
+/* Server s meets a client presenting crt/key (NULL: the PKI's client). */
+static void open_link(tlink *l, int ver, mtls_ctx *s, const char *crt,
+                      const char *key)
+{
+	mtls_ctx *c = client_ctx(ver, crt, key);
+
+	open_link_with(l, s, c);
+	mtls_ctx_free(c); /* the connection holds its reference */
 }
 
 static void close_link(tlink *l)
@@ -575,6 +589,48 @@ static void test_spiffe_id_is_the_identity(void **state)
 	mtls_ctx_free(s);
 }
 
+/* A resumed session reports the same peer as the full handshake did:
+ * from the TLS 1.2 session, or from the identity a TLS 1.3 ticket
+ * sealed. */
+static void test_resumed(void **state)
+{
+	int ver = test_version(state);
+	mtls_ctx *s = default_server(ver);
+	mtls_ctx *c = client_ctx(ver, X.long_crt, X.long_key);
+	unsigned char digest[32];
+	char sha_full[65], sha_resumed[65], buf[4];
+	const unsigned char *der;
+	size_t len;
+	tlink l;
+
+	for (int round = 0; round < 2; round++) {
+		open_link_with(&l, s, c);
+		assert_int_equal(l.srv_hs, 0);
+		assert_int_equal(l.cli_hs, 0);
+		/* data after the handshake: a TLS 1.3 ticket comes first */
+		assert_int_equal(mtls_write(l.srv, "x", 1), 1);
+		assert_int_equal(mtls_read(l.cli, buf, 1), 1);
+		assert_int_equal(mtls_conn_resumed(l.srv), round);
+		assert_int_equal(mtls_verify_peer(l.srv, NULL), 0);
+		assert_string_equal(mtls_conn_peer_identity(l.srv), X.long_uri);
+		assert_string_equal(mtls_conn_peer_spiffe_id(l.srv),
+		                    X.long_uri);
+		assert_int_equal(mtls_conn_peer_san_count(l.srv, MTLS_SAN_URI),
+		                 1);
+		assert_string_equal(mtls_conn_peer_serial(l.srv),
+		                    X.long_serial);
+		assert_true(mtls_conn_peer_cert_count(l.srv) >= 1);
+		der = mtls_conn_peer_cert_der(l.srv, 0, &len);
+		assert_non_null(der);
+		assert_int_equal(mtls__sha256(der, len, digest), 0);
+		mtls__hex(digest, 32, round ? sha_resumed : sha_full);
+		close_link(&l);
+	}
+	assert_string_equal(sha_resumed, sha_full);
+	mtls_ctx_free(c);
+	mtls_ctx_free(s);
+}
+
 /* Before a handshake, after a failed one: nothing; an unverified peer
  * (MTLS_VERIFY_OPTIONAL): its certificate, but no identity. */
 static void test_state(void **state)
@@ -626,6 +682,7 @@ int main(void)
 	    VTEST(test_no_san),
 	    VTEST(test_spiffe_id_is_the_identity),
 	    VTEST(test_state),
+	    VTEST(test_resumed),
 	};
 
 	pki_dir();
