@@ -620,7 +620,9 @@ MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
  * of range.  Added in 0.2 (symbol version MTLS_0.2, see
  * docs/versioning.md). */
 
-/* Kinds of subjectAltName entry. */
+/* Kinds of subjectAltName entry.  More may be added later: a kind this
+ * library does not know counts 0.  Other GeneralName forms (otherName,
+ * directoryName, ...) are not reported. */
 typedef enum {
 	MTLS_SAN_DNS = 1,   /* dNSName, "api.example.com" */
 	MTLS_SAN_URI = 2,   /* uniformResourceIdentifier, "spiffe://td/x" */
@@ -659,9 +661,10 @@ MTLS_API const char *mtls_conn_peer_ou(const mtls_conn *conn);
 
 /* The certificates the peer sent in this handshake, leaf first (index 0),
  * as it sent them (DER); a resumed session has what the session kept of
- * the handshake it resumes, which may be the leaf alone.  The count is 0 when
- * there is none; the DER is owned by conn (valid until mtls_conn_free),
- * NULL when i is out of range; *len gets its length (0 with NULL). */
+ * the handshake it resumes, which may be the leaf alone.  The count is 0
+ * when there is none; the DER is owned by conn (valid until
+ * mtls_conn_free), NULL when i is out of range; *len (len may be NULL)
+ * gets its length, 0 with NULL. */
 MTLS_API int mtls_conn_peer_cert_count(const mtls_conn *conn);
 MTLS_API const unsigned char *mtls_conn_peer_cert_der(const mtls_conn *conn,
                                                       int i, size_t *len);

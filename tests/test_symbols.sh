@@ -175,6 +175,40 @@ else
 	bad "cannot build a consumer: $(head -5 "$tmp/cc.err")"
 fi
 
+# A program built before the library had symbol versions (0.1.0) holds
+# unversioned references: they must bind to the MTLS_0 definitions.  Such
+# a program is made here by linking against an unversioned stand-in.
+mkdir -p "$tmp/old"
+cat >"$tmp/old/stub.c" <<'EOF'
+const char *mtls_version(void);
+const char *mtls_strerror(int err);
+const char *mtls_version(void) { return "stub"; }
+const char *mtls_strerror(int err) { (void)err; return "stub"; }
+EOF
+cat >"$tmp/old/old.c" <<'EOF'
+#include <stdio.h>
+#include "mtls.h"
+int main(void)
+{
+	printf("%s|%s\n", mtls_version(), mtls_strerror(MTLS_ERR_STATE));
+	return 0;
+}
+EOF
+if cc "${cflags[@]}" -shared -fPIC -Wl,-soname,libmtls.so.0 -o "$tmp/old/libmtls.so" \
+	"$tmp/old/stub.c" 2>"$tmp/cc.err" &&
+	cc "${cflags[@]}" -I"$repo/include" -o "$tmp/old/old" "$tmp/old/old.c" \
+		-L"$tmp/old" -lmtls 2>>"$tmp/cc.err"; then
+	if objdump -T "$tmp/old/old" | grep -q 'MTLS_'; then
+		bad "the stand-in program has versioned references"
+	elif out=$(LD_LIBRARY_PATH=$build "$tmp/old/old") && [[ $out != stub* && $out == *"|"* ]]; then
+		ok "a program with unversioned (0.1.0) references runs against $so ($out)"
+	else
+		bad "a program with unversioned references fails against $so: $out"
+	fi
+else
+	bad "cannot build the unversioned stand-in: $(head -5 "$tmp/cc.err")"
+fi
+
 # The static library: nothing but mtls_* is a global definition either, so
 # a program linking it statically cannot collide on a helper's name.
 if [[ -e $build/libmtls.a ]]; then
