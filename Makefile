@@ -81,9 +81,13 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ \
-	    $(LDLIBS_ALL)
+# Symbol versions (docs/versioning.md): lib/libmtls.map lists every
+# exported function under the node of the release that added it.
+LIB_MAP := lib/libmtls.map
+
+$(SHARED): $(LIB_OBJ) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -Wl,--version-script=$(LIB_MAP) -o $@ $(LIB_OBJ) $(LDLIBS_ALL)
 
 $(BUILD)/libmtls.so: $(SHARED)
 	ln -sf libmtls.so.$(VERSION) $(BUILD)/$(SONAME)

@@ -35,6 +35,16 @@
  *     thread-safe.
  *   - A connection (mtls_conn) takes one call at a time: see EVENT LOOPS
  *     below mtls_conn_new_io().
+ *
+ * VERSIONS AND ABI (docs/versioning.md)
+ *   - The soname libmtls.so.0 promises that a program compiled against any
+ *     0.x header keeps working with every later libmtls.so.0: functions keep
+ *     their names, arguments and meaning; constants keep their values (new
+ *     ones may appear: treat an unknown code as "other"); the public structs
+ *     (mtls_peer, mtls_cert_info) are frozen: size, fields and layout.
+ *   - New facts come through new functions, each exported under the symbol
+ *     version of the release that added it (MTLS_0 for 0.1.0, MTLS_0.2, ...,
+ *     lib/libmtls.map); the soname changes only to break this promise.
  */
 #ifndef MTLS_H
 #define MTLS_H
@@ -591,18 +601,91 @@ MTLS_API const char *mtls_conn_host(const mtls_conn *conn);
  * its path has "." or ".." segments or percent-encoded dots or slashes),
  * else, when it has no URI SAN at all, its only CN.  NULL when the peer is
  * not verified or has no single identity (several URI SANs, several CNs).
- * Owned by conn. */
+ * Whole, at any length (a SPIFFE ID may be 2,048 bytes).  Owned by conn. */
 MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
 
 /* ------------------------------------------------------------------------ */
 /* Peer verification and identity                                            */
 /* ------------------------------------------------------------------------ */
 
+/* The peer's certificate in full.  After a completed handshake (else
+ * NULL or 0), whether or not the peer is verified: these report what the
+ * peer presented, so decide on mtls_verify_peer()'s answer and on
+ * mtls_conn_peer_identity(), never on a SAN picked here.  Strings are
+ * NUL-terminated, whole (never cut), owned by conn and valid until
+ * mtls_conn_free(conn); the bytes are the certificate's own, not escaped:
+ * escape them before they reach a log line.  Each takes one call at a
+ * time per connection, like the rest of mtls_conn.  NULL/0 as well when
+ * the peer presented no certificate, conn is NULL or an argument is out
+ * of range.  Added in 0.2 (symbol version MTLS_0.2, see
+ * docs/versioning.md). */
+
+/* Kinds of subjectAltName entry.  More may be added later: a kind this
+ * library does not know counts 0.  Other GeneralName forms (otherName,
+ * directoryName, ...) are not reported. */
+typedef enum {
+	MTLS_SAN_DNS = 1,   /* dNSName, "api.example.com" */
+	MTLS_SAN_URI = 2,   /* uniformResourceIdentifier, "spiffe://td/x" */
+	MTLS_SAN_IP = 3,    /* iPAddress, as text: "192.0.2.1", "2001:db8::1" */
+	MTLS_SAN_EMAIL = 4  /* rfc822Name, "ops@example.com" */
+} mtls_san_kind;
+
+/* How many SANs of this kind the peer's leaf has, all of them, in
+ * certificate order. */
+MTLS_API int mtls_conn_peer_san_count(const mtls_conn *conn,
+                                      mtls_san_kind kind);
+
+/* The i-th (from 0) SAN of this kind.  A value C cannot carry whole is
+ * reported as "" so that no part of it can pass for a name: a DNS, URI or
+ * email SAN with an embedded NUL byte, an IP SAN that is not 4 or 16
+ * bytes long. */
+MTLS_API const char *mtls_conn_peer_san(const mtls_conn *conn,
+                                        mtls_san_kind kind, int i);
+
+/* The peer's SPIFFE ID: the identity the policy decided
+ * (mtls_conn_peer_identity()) when it is one ("spiffe://" + a lowercase
+ * trust domain + a path of non-empty segments of letters, digits, ".",
+ * "-", "_", none "." or ".."); else NULL, as for an unverified peer, a leaf
+ * with several URI SANs, or an identity that is a CN or a DNS name.  No
+ * second decision: it is that same string, or nothing. */
+MTLS_API const char *mtls_conn_peer_spiffe_id(const mtls_conn *conn);
+
+/* The leaf's subject and issuer DNs ("CN=client, O=Example"), serial
+ * number (hex bytes, colon separated, all of them), the value of its first
+ * subject CN and of its first OU ("" when it has none). */
+MTLS_API const char *mtls_conn_peer_subject(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_peer_issuer(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_peer_serial(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_peer_cn(const mtls_conn *conn);
+MTLS_API const char *mtls_conn_peer_ou(const mtls_conn *conn);
+
+/* The certificates the peer sent in this handshake, leaf first (index 0),
+ * as it sent them (DER); a resumed session has what the session kept of
+ * the handshake it resumes, which may be the leaf alone.  The count is 0
+ * when there is none; the DER is owned by conn (valid until
+ * mtls_conn_free), NULL when i is out of range; *len (len may be NULL)
+ * gets its length, 0 with NULL. */
+MTLS_API int mtls_conn_peer_cert_count(const mtls_conn *conn);
+MTLS_API const unsigned char *mtls_conn_peer_cert_der(const mtls_conn *conn,
+                                                      int i, size_t *len);
+
 #define MTLS_PEER_MAX_SANS 8
-/* The peer's leaf certificate, as a plain struct.  Every string is
- * NUL-terminated (truncated to fit); absent values are "". */
+/* has_cert bit: some value of the certificate did not fit this struct. */
+#define MTLS_PEER_TRUNCATED 0x2
+/* The peer's leaf certificate, as a plain struct.  FROZEN for soname
+ * libmtls.so.0: its size, fields and layout never change (programs are
+ * compiled against them); new facts about the peer come only through the
+ * mtls_conn_peer_* accessors above, which also give every value whole.
+ * Every string is NUL-terminated; absent values are "".  Nothing here is
+ * ever cut short: a value that does not fit its field (a SPIFFE ID longer
+ * than 255 bytes, a long DN) is "" instead, the SANs after the first
+ * MTLS_PEER_MAX_SANS of a kind are left out, and either sets the bit
+ * MTLS_PEER_TRUNCATED in has_cert: test has_cert as a boolean, and
+ * has_cert & MTLS_PEER_TRUNCATED to know that the accessors have more.
+ * The struct is about 5.5 KB: mind small thread stacks. */
 typedef struct mtls_peer {
-	int has_cert;          /* 0: the peer presented no certificate */
+	int has_cert;          /* 0: the peer presented no certificate; else
+	                        * 1, or 1 | MTLS_PEER_TRUNCATED */
 	char subject[256];     /* subject DN, "CN=client, O=Example" */
 	char cn[128];          /* subject common name */
 	char ou[128];          /* first subject OU */
@@ -611,7 +694,7 @@ typedef struct mtls_peer {
 	time_t not_before, not_after;
 	char sha256[65];       /* SHA-256 of the certificate (DER), hex */
 	char spki_sha256[65];  /* SHA-256 of the SubjectPublicKeyInfo, hex */
-	int n_dns, n_uri, n_ip;
+	int n_dns, n_uri, n_ip; /* at most MTLS_PEER_MAX_SANS each */
 	char dns[MTLS_PEER_MAX_SANS][256];
 	char uri[MTLS_PEER_MAX_SANS][256];
 	char ip[MTLS_PEER_MAX_SANS][46];
@@ -624,7 +707,8 @@ typedef struct mtls_peer {
  * skipped by mtls_ctx_insecure_skip_verify); MTLS_ERR_STATE before the
  * handshake completed (peer is then left untouched).  peer (may be NULL)
  * is filled whenever the handshake completed: has_cert tells whether a
- * certificate was presented, and its identity is there verified or not. */
+ * certificate was presented, and its identity is there verified or not.
+ * Pass NULL and use the accessors above to keep 5.5 KB off the stack. */
 MTLS_API int mtls_verify_peer(const mtls_conn *conn, mtls_peer *peer);
 
 #ifdef __cplusplus

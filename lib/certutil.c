@@ -42,6 +42,17 @@ void mtls__fmt_serial(const mbedtls_x509_buf *serial, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+void mtls__hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
 void mtls__fmt_key_type(const mbedtls_pk_context *pk, char *buf, size_t len)
 {
 	mbedtls_pk_type_t type = mbedtls_pk_get_type(pk);

@@ -57,7 +57,10 @@ struct mtls_conn {
 	char sni[256];           /* server: the name the client sent */
 	char host[256];          /* server: the SNI host that judged, "" for
 	                          * the listener's own (default) host */
-	char identity[256];      /* the identity the policy decided */
+	char *identity;          /* the identity the policy decided, or NULL */
+	const char *spiffe_id;   /* identity, when it is a SPIFFE ID */
+	mtls_peer_info *info;    /* the peer's leaf as text, after the
+	                          * handshake (NULL: no certificate) */
 };
 
 /* The connection whose handshake runs on this thread, for the session
@@ -499,6 +502,8 @@ void mtls_conn_free(mtls_conn *c)
 		return;
 	mbedtls_ssl_free(&c->ssl);
 	mbedtls_x509_crt_free(&c->resumed_peer);
+	mtls__peer_info_free(c->info);
+	free(c->identity);
 	mtls__snap_unref(c->host_snap);
 	mtls__snap_unref(c->snap);
 	mtls__ctx_unref(c->ctx);
@@ -720,21 +725,49 @@ static void settle_resumption(mtls_conn *c)
 }
 
 /* The identity the policy decided, once, when the handshake completes:
- * what mtls_conn_peer_identity() reports and a proxy logs and forwards.
- * None unless the peer is verified. */
-static void decide_identity(mtls_conn *c)
+ * what mtls_conn_peer_identity() reports and a proxy logs and forwards,
+ * whole, and the SPIFFE ID when it is one.  None unless the peer is
+ * verified.  -1 when out of memory. */
+static int decide_identity(mtls_conn *c)
 {
 	const mbedtls_x509_crt *crt = peer_crt(c);
 	const mtls_snap *s = judge(c);
+	const mbedtls_x509_buf *id;
 
-	c->identity[0] = '\0';
 	if (crt == NULL || verify_code(c, verify_flags(c)) != 0)
-		return;
-	if (!mtls__allow_match(s->allow, s->n_allow, crt, c->identity,
-	                       sizeof(c->identity))) {
+		return 0;
+	if (!mtls__allow_decide(s->allow, s->n_allow, crt, &id)) {
 		c->policy_failed = 1; /* cannot differ from verify_cb's */
-		c->identity[0] = '\0';
+		return 0;
 	}
+	if (id == NULL || id->len == 0 || memchr(id->p, '\0', id->len) != NULL)
+		return 0;
+	if ((c->identity = malloc(id->len + 1)) == NULL)
+		return -1;
+	memcpy(c->identity, id->p, id->len);
+	c->identity[id->len] = '\0';
+	if (mtls__is_spiffe_id(c->identity))
+		c->spiffe_id = c->identity;
+	return 0;
+}
+
+/* What the peer proved, settled once the handshake is done; a connection
+ * that cannot hold it fails rather than report less. */
+static int settle_peer(mtls_conn *c)
+{
+	const mbedtls_x509_crt *crt = peer_crt(c);
+
+	if (decide_identity(c) != 0 ||
+	    (crt != NULL && crt->raw.p != NULL &&
+	     (c->info = mtls__peer_info_new(crt)) == NULL)) {
+		free(c->identity);
+		c->identity = NULL;
+		c->spiffe_id = NULL;
+		return mtls__fail(&c->err, MTLS_ERR_NO_MEMORY,
+		                  "out of memory for the %s's certificate",
+		                  peer_word(c));
+	}
+	return 0;
 }
 
 int mtls_handshake(mtls_conn *c)
@@ -790,7 +823,13 @@ int mtls_handshake(mtls_conn *c)
 		                                 "its SNI names"));
 	}
 	c->hs_done = 1;
-	decide_identity(c);
+	if ((ret = settle_peer(c)) != 0) {
+		c->hs_done = 0;
+		(void)mbedtls_ssl_send_alert_message(
+		    &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		    MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR);
+		return fail_logged(c, ret);
+	}
 	if (c->ctx->role == MTLS_ROLE_CLIENT &&
 	    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)
 		mtls__ctx_save_session(c->ctx, &c->ssl, c->target, c->snap->id);
@@ -982,9 +1021,106 @@ const char *mtls_conn_host(const mtls_conn *c)
 
 const char *mtls_conn_peer_identity(const mtls_conn *c)
 {
-	if (c == NULL || !c->hs_done || c->identity[0] == '\0')
+	if (c == NULL || !c->hs_done)
 		return NULL;
 	return c->identity;
+}
+
+const char *mtls_conn_peer_spiffe_id(const mtls_conn *c)
+{
+	if (c == NULL || !c->hs_done)
+		return NULL;
+	return c->spiffe_id;
+}
+
+/* The peer's leaf as text, once the handshake is done. */
+static const mtls_peer_info *info_of(const mtls_conn *c)
+{
+	return c != NULL && c->hs_done ? c->info : NULL;
+}
+
+int mtls_conn_peer_san_count(const mtls_conn *c, mtls_san_kind kind)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	if (info == NULL || (int)kind < 1 || (int)kind >= MTLS__SAN_KINDS)
+		return 0;
+	return info->n_san[kind];
+}
+
+const char *mtls_conn_peer_san(const mtls_conn *c, mtls_san_kind kind, int i)
+{
+	if (i < 0 || i >= mtls_conn_peer_san_count(c, kind))
+		return NULL;
+	return c->info->san[kind][i];
+}
+
+const char *mtls_conn_peer_subject(const mtls_conn *c)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	return info != NULL ? info->subject : NULL;
+}
+
+const char *mtls_conn_peer_issuer(const mtls_conn *c)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	return info != NULL ? info->issuer : NULL;
+}
+
+const char *mtls_conn_peer_serial(const mtls_conn *c)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	return info != NULL ? info->serial : NULL;
+}
+
+const char *mtls_conn_peer_cn(const mtls_conn *c)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	return info != NULL ? info->cn : NULL;
+}
+
+const char *mtls_conn_peer_ou(const mtls_conn *c)
+{
+	const mtls_peer_info *info = info_of(c);
+
+	return info != NULL ? info->ou : NULL;
+}
+
+/* The i-th certificate the peer sent, or NULL. */
+static const mbedtls_x509_crt *sent_cert(const mtls_conn *c, int i)
+{
+	const mbedtls_x509_crt *crt;
+
+	if (info_of(c) == NULL || i < 0)
+		return NULL;
+	for (crt = peer_crt(c); crt != NULL && crt->raw.p != NULL;
+	     crt = crt->next)
+		if (i-- == 0)
+			return crt;
+	return NULL;
+}
+
+int mtls_conn_peer_cert_count(const mtls_conn *c)
+{
+	int n = 0;
+
+	while (sent_cert(c, n) != NULL)
+		n++;
+	return n;
+}
+
+const unsigned char *mtls_conn_peer_cert_der(const mtls_conn *c, int i,
+                                             size_t *len)
+{
+	const mbedtls_x509_crt *crt = sent_cert(c, i);
+
+	if (len != NULL)
+		*len = crt != NULL ? crt->raw.len : 0;
+	return crt != NULL ? crt->raw.p : NULL;
 }
 
 int mtls_conn_resumed(const mtls_conn *c)
@@ -1008,7 +1144,7 @@ int mtls_verify_peer(const mtls_conn *c, mtls_peer *peer)
 		return MTLS_ERR_STATE;
 	crt = peer_crt(c);
 	if (peer != NULL)
-		mtls__peer_fill(crt, peer);
+		mtls__peer_fill(c->info, crt, peer);
 	if (crt == NULL)
 		return MTLS_ERR_PEER_NO_CERT;
 	code = verify_code(c, verify_flags(c));

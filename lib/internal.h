@@ -113,6 +113,8 @@ time_t mtls__x509_time(const mbedtls_x509_time *t);
 void mtls__fmt_time(time_t t, char *buf, size_t len);
 void mtls__fmt_dn(const mbedtls_x509_name *dn, char *buf, size_t len);
 void mtls__fmt_serial(const mbedtls_x509_buf *serial, char *buf, size_t len);
+/* len bytes as 2 * len lowercase hex digits and a NUL. */
+void mtls__hex(const unsigned char *in, size_t len, char *out);
 void mtls__fmt_key_type(const mbedtls_pk_context *pk, char *buf, size_t len);
 /* Whole days from now until t (floor), negative when past. */
 long mtls__days_until(time_t t, time_t now);
@@ -182,16 +184,50 @@ typedef struct mtls_allow {
 	char *value;
 } mtls_allow;
 
+/* GeneralName tags of the SANs the library reads. */
+#define MTLS__SAN_TAG_EMAIL (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 1)
+#define MTLS__SAN_TAG_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
+#define MTLS__SAN_TAG_URI (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6)
+#define MTLS__SAN_TAG_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
+
 /* 1 when the leaf matches an entry (or the list is empty), 0 when not.
  * With URI or URI-prefix entries a leaf with more than one URI SAN never
- * matches, with CN entries one with more than one CN.  id (may be NULL)
- * gets the identity decided: the certificate value the first matching
- * entry matched; with no list or an SPKI pin, the leaf's only URI SAN (if
- * its path is plain), else, with no URI SAN, its only CN; "" when there is
- * none (several URIs, several CNs) or it does not fit. */
+ * matches, with CN entries one with more than one CN.  *id (id may be
+ * NULL) gets the identity decided, in the leaf's own bytes: the
+ * certificate value the first matching entry matched; with no list or an
+ * SPKI pin, the leaf's only URI SAN (if its path is plain), else, with no
+ * URI SAN, its only CN; NULL when there is none (several URIs, several
+ * CNs) or the leaf does not match. */
+int mtls__allow_decide(const mtls_allow *list, size_t n,
+                       const mbedtls_x509_crt *leaf,
+                       const mbedtls_x509_buf **id);
+/* The same, with the identity copied into id (idlen bytes, may be NULL):
+ * "" when there is none, it has an embedded NUL, or it does not fit. */
 int mtls__allow_match(const mtls_allow *list, size_t n,
                       const mbedtls_x509_crt *leaf, char *id, size_t idlen);
-void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p);
+/* 1 if s (NUL-terminated) is a SPIFFE ID: "spiffe://" + a trust domain of
+ * [a-z0-9.-_] + a path of non-empty segments of [A-Za-z0-9.-_], none "."
+ * or "..", no trailing "/", no query or fragment. */
+int mtls__is_spiffe_id(const char *s);
+
+/* ---- peerinfo.c: the peer's leaf as text, in full ------------------------ */
+
+/* Every value the mtls_conn_peer_* accessors return, copied out of the
+ * certificate once (NUL-terminated; see mtls.h for the rules). */
+#define MTLS__SAN_KINDS 5 /* indexed by mtls_san_kind, 0 unused */
+typedef struct mtls_peer_info {
+	char *subject, *issuer, *serial, *cn, *ou;
+	int n_san[MTLS__SAN_KINDS];
+	char **san[MTLS__SAN_KINDS];
+} mtls_peer_info;
+
+/* NULL when out of memory. */
+mtls_peer_info *mtls__peer_info_new(const mbedtls_x509_crt *crt);
+void mtls__peer_info_free(mtls_peer_info *info);
+/* Fills the fixed struct from info (NULL: no certificate) and crt: a value
+ * that does not fit is "" and sets MTLS_PEER_TRUNCATED in has_cert. */
+void mtls__peer_fill(const mtls_peer_info *info,
+                     const mbedtls_x509_crt *crt, mtls_peer *p);
 /* Whether an IP SAN of crt equals the address in text form. */
 int mtls__crt_has_ip(const mbedtls_x509_crt *crt, const char *ip);
 /* 1 if s is an IPv4 or IPv6 literal. */

@@ -1,7 +1,8 @@
 /*
  * peer.c - a peer certificate's identity, and matching it against an
  * allow list.  SANs are read from the raw sequence mbedTLS keeps, which
- * both 2.28 and 3.6 fill with every GeneralName.
+ * both 2.28 and 3.6 fill with every GeneralName.  The certificate as text
+ * (mtls_peer and the mtls_conn_peer_* accessors) is peerinfo.c's.
  */
 #include "internal.h"
 
@@ -12,41 +13,6 @@
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
-
-#define SAN_DNS (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)
-#define SAN_URI (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 6)
-#define SAN_IP (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)
-
-static void copy_buf(char *dst, size_t cap, const mbedtls_x509_buf *b)
-{
-	size_t n = b->len < cap - 1 ? b->len : cap - 1;
-
-	memcpy(dst, b->p, n);
-	dst[n] = '\0';
-	/* An embedded NUL would let "good\0.evil" pass as "good". */
-	if (memchr(b->p, '\0', b->len) != NULL)
-		dst[0] = '\0';
-}
-
-static void ip_text(const mbedtls_x509_buf *b, char *out, size_t cap)
-{
-	out[0] = '\0';
-	if (b->len == 4)
-		inet_ntop(AF_INET, b->p, out, (socklen_t)cap);
-	else if (b->len == 16)
-		inet_ntop(AF_INET6, b->p, out, (socklen_t)cap);
-}
-
-static void hex(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
 
 #define OID_CN MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN)
 #define OID_OU MBEDTLS_OID_AT_ORG_UNIT, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT)
@@ -66,50 +32,6 @@ static const mbedtls_x509_name *dn_first(const mbedtls_x509_name *dn,
 		if (oid_is(dn, oid, oid_len))
 			return dn;
 	return NULL;
-}
-
-static void dn_attr(const mbedtls_x509_name *dn, const char *oid,
-                    size_t oid_len, char *out, size_t cap)
-{
-	const mbedtls_x509_name *a = dn_first(dn, oid, oid_len);
-
-	out[0] = '\0';
-	if (a != NULL)
-		copy_buf(out, cap, &a->val);
-}
-
-void mtls__peer_fill(const mbedtls_x509_crt *crt, mtls_peer *p)
-{
-	const mbedtls_x509_sequence *s;
-	unsigned char digest[32];
-
-	memset(p, 0, sizeof(*p));
-	if (crt == NULL || crt->raw.p == NULL)
-		return;
-	p->has_cert = 1;
-	mtls__fmt_dn(&crt->subject, p->subject, sizeof(p->subject));
-	mtls__fmt_dn(&crt->issuer, p->issuer, sizeof(p->issuer));
-	mtls__fmt_serial(&crt->serial, p->serial, sizeof(p->serial));
-	dn_attr(&crt->subject, OID_CN, p->cn, sizeof(p->cn));
-	dn_attr(&crt->subject, OID_OU, p->ou, sizeof(p->ou));
-	p->not_before = mtls__x509_time(&crt->valid_from);
-	p->not_after = mtls__x509_time(&crt->valid_to);
-	if (mtls__sha256(crt->raw.p, crt->raw.len, digest) == 0)
-		hex(digest, 32, p->sha256);
-	if (mtls__sha256(crt->pk_raw.p, crt->pk_raw.len, digest) == 0)
-		hex(digest, 32, p->spki_sha256);
-
-	for (s = &crt->subject_alt_names; s != NULL; s = s->next) {
-		const mbedtls_x509_buf *b = &s->buf;
-		if (b->p == NULL)
-			continue;
-		if (b->tag == SAN_DNS && p->n_dns < MTLS_PEER_MAX_SANS)
-			copy_buf(p->dns[p->n_dns++], sizeof(p->dns[0]), b);
-		else if (b->tag == SAN_URI && p->n_uri < MTLS_PEER_MAX_SANS)
-			copy_buf(p->uri[p->n_uri++], sizeof(p->uri[0]), b);
-		else if (b->tag == SAN_IP && p->n_ip < MTLS_PEER_MAX_SANS)
-			ip_text(b, p->ip[p->n_ip++], sizeof(p->ip[0]));
-	}
 }
 
 int mtls__is_ip(const char *s)
@@ -132,7 +54,7 @@ int mtls__crt_has_ip(const mbedtls_x509_crt *crt, const char *ip)
 	else
 		return 0;
 	for (s = &crt->subject_alt_names; s != NULL; s = s->next)
-		if (s->buf.p != NULL && s->buf.tag == SAN_IP &&
+		if (s->buf.p != NULL && s->buf.tag == MTLS__SAN_TAG_IP &&
 		    s->buf.len == alen && memcmp(s->buf.p, a, alen) == 0)
 			return 1;
 	return 0;
@@ -235,13 +157,13 @@ static const mbedtls_x509_buf *san_match(const mbedtls_x509_crt *leaf,
 		const mbedtls_x509_buf *b = &s->buf;
 		if (b->p == NULL || memchr(b->p, '\0', b->len) != NULL)
 			continue;
-		if (a->kind == MTLS_ALLOW_DNS && b->tag == SAN_DNS &&
+		if (a->kind == MTLS_ALLOW_DNS && b->tag == MTLS__SAN_TAG_DNS &&
 		    buf_eq(b, a->value, 1))
 			return b;
-		if (a->kind == MTLS_ALLOW_URI && b->tag == SAN_URI &&
+		if (a->kind == MTLS_ALLOW_URI && b->tag == MTLS__SAN_TAG_URI &&
 		    buf_eq(b, a->value, 0))
 			return b;
-		if (a->kind == MTLS_ALLOW_URI_PREFIX && b->tag == SAN_URI &&
+		if (a->kind == MTLS_ALLOW_URI_PREFIX && b->tag == MTLS__SAN_TAG_URI &&
 		    uri_prefix_eq(b, a->value))
 			return b;
 	}
@@ -280,7 +202,7 @@ static const mbedtls_x509_buf *one_match(const mbedtls_x509_crt *leaf,
 	case MTLS_ALLOW_SPKI_SHA256:
 		if (mtls__sha256(leaf->pk_raw.p, leaf->pk_raw.len, digest) != 0)
 			return NULL;
-		hex(digest, 32, h);
+		mtls__hex(digest, 32, h);
 		*pinned = strcasecmp(h, a->value) == 0;
 		return NULL;
 	}
@@ -294,10 +216,10 @@ static const mbedtls_x509_buf *one_match(const mbedtls_x509_crt *leaf,
  * of them. */
 static const mbedtls_x509_buf *own_identity(const mbedtls_x509_crt *leaf)
 {
-	const mbedtls_x509_buf *uri = san_first(leaf, SAN_URI);
+	const mbedtls_x509_buf *uri = san_first(leaf, MTLS__SAN_TAG_URI);
 
 	if (uri != NULL)
-		return san_count(leaf, SAN_URI) == 1 &&
+		return san_count(leaf, MTLS__SAN_TAG_URI) == 1 &&
 		               uri_plain(uri->p, uri->len)
 		           ? uri
 		           : NULL;
@@ -306,14 +228,15 @@ static const mbedtls_x509_buf *own_identity(const mbedtls_x509_crt *leaf)
 	return &dn_first(&leaf->subject, OID_CN)->val;
 }
 
-int mtls__allow_match(const mtls_allow *list, size_t n,
-                      const mbedtls_x509_crt *leaf, char *id, size_t idlen)
+int mtls__allow_decide(const mtls_allow *list, size_t n,
+                       const mbedtls_x509_crt *leaf,
+                       const mbedtls_x509_buf **id)
 {
 	const mbedtls_x509_buf *hit = NULL;
 	int pinned = 0, uri_rules = 0, cn_rules = 0;
 
-	if (id != NULL && idlen > 0)
-		id[0] = '\0';
+	if (id != NULL)
+		*id = NULL;
 	for (size_t i = 0; i < n; i++) {
 		uri_rules |= list[i].kind == MTLS_ALLOW_URI ||
 		             list[i].kind == MTLS_ALLOW_URI_PREFIX;
@@ -321,7 +244,7 @@ int mtls__allow_match(const mtls_allow *list, size_t n,
 	}
 	/* One identity per certificate, or the one matched and the one a
 	 * backend reads could differ: an X.509-SVID has exactly one URI. */
-	if (uri_rules && san_count(leaf, SAN_URI) > 1)
+	if (uri_rules && san_count(leaf, MTLS__SAN_TAG_URI) > 1)
 		return 0;
 	if (cn_rules && dn_count(&leaf->subject, OID_CN) > 1)
 		return 0;
@@ -331,10 +254,54 @@ int mtls__allow_match(const mtls_allow *list, size_t n,
 		return 0;
 	if (hit == NULL)
 		hit = own_identity(leaf);
+	if (id != NULL)
+		*id = hit;
+	return 1;
+}
+
+int mtls__allow_match(const mtls_allow *list, size_t n,
+                      const mbedtls_x509_crt *leaf, char *id, size_t idlen)
+{
+	const mbedtls_x509_buf *hit;
+
+	if (id != NULL && idlen > 0)
+		id[0] = '\0';
+	if (!mtls__allow_decide(list, n, leaf, &hit))
+		return 0;
 	if (id != NULL && idlen > 0 && hit != NULL &&
 	    memchr(hit->p, '\0', hit->len) == NULL && hit->len < idlen) {
 		memcpy(id, hit->p, hit->len);
 		id[hit->len] = '\0';
 	}
 	return 1;
+}
+
+static int spiffe_char(int ch)
+{
+	return mtls__ascii_alnum(ch) || ch == '.' || ch == '-' || ch == '_';
+}
+
+int mtls__is_spiffe_id(const char *s)
+{
+	static const char scheme[] = "spiffe://";
+	const char *p = s + sizeof(scheme) - 1, *seg;
+
+	if (strncmp(s, scheme, sizeof(scheme) - 1) != 0)
+		return 0;
+	/* trust domain: lowercase only, so that one domain has one spelling */
+	for (seg = p; *p != '\0' && *p != '/'; p++)
+		if (!spiffe_char((unsigned char)*p) ||
+		    (*p >= 'A' && *p <= 'Z'))
+			return 0;
+	if (p == seg)
+		return 0;
+	while (*p == '/') {
+		for (seg = ++p; *p != '\0' && *p != '/'; p++)
+			if (!spiffe_char((unsigned char)*p))
+				return 0;
+		if (p == seg || (p - seg == 1 && seg[0] == '.') ||
+		    (p - seg == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0; /* empty (or trailing "/"), "." or ".." */
+	}
+	return *p == '\0';
 }

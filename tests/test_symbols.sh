@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shared library's ABI surface: every exported symbol is mtls_*, the
-# public entry points are there, and the soname is libmtls.so.0.
+# public entry points are there, each symbol has its version (MTLS_0 for
+# those of 0.1.0, frozen), and the soname is libmtls.so.0.
 # Usage: tests/test_symbols.sh BUILD_DIR   (builds BUILD/libmtls.so if missing)
 set -uo pipefail
 build=${1:?usage: $0 BUILD_DIR}
@@ -96,6 +97,116 @@ if [[ -e $build/libmtls.so.0 ]]; then
 	ok "libmtls.so.0 link present"
 else
 	bad "no $build/libmtls.so.0"
+fi
+
+# Symbol versions (lib/libmtls.map, docs/versioning.md): every export has
+# one; what 0.1.0 exported stays at MTLS_0, the frozen list in
+# tests/abi/MTLS_0.txt, with nothing added to that released node.
+map=$repo/lib/libmtls.map
+baseline=$repo/tests/abi/MTLS_0.txt
+unversioned=$(awk 'NF == 3 && $3 ~ /^mtls_/ && $3 !~ /@@?MTLS_/ { print $3 }' <<<"$syms")
+if [[ -z $unversioned ]]; then
+	ok "every exported symbol has a version"
+else
+	bad "unversioned exports: $(tr '\n' ' ' <<<"$unversioned")"
+fi
+nodes=$(grep -oE '^MTLS_[0-9.]+' "$map" | sort -u)
+defined=$(objdump -p "$so" | awk '/^Version definitions:/ { on = 1; next }
+	on && NF == 0 { on = 0 } on && $4 ~ /^MTLS_/ { print $4 }' | sort -u)
+if [[ -n $nodes && $nodes == "$defined" ]]; then
+	ok "version nodes: $(tr '\n' ' ' <<<"$defined")"
+else
+	bad "version nodes in $so ($(tr '\n' ' ' <<<"$defined")) are not the map's ($(tr '\n' ' ' <<<"$nodes"))"
+fi
+# A released node is frozen: tests/abi/NODE.txt, written when its release
+# ships, lists exactly what it exports.
+[[ -e $baseline ]] || bad "no $baseline"
+for frozen in "$repo"/tests/abi/MTLS_*.txt; do
+	[[ -e $frozen ]] || continue
+	node=$(basename "$frozen" .txt)
+	at_node=$(awk -v v="@@$node" 'substr($3, length($3) - length(v) + 1) == v {
+		sub(/@.*/, "", $3); print $3 }' <<<"$syms" | sort -u)
+	if [[ $at_node == "$(sort -u "$frozen")" ]]; then
+		ok "$node holds exactly the $(wc -l <"$frozen") symbols of tests/abi/$node.txt"
+	else
+		bad "$node differs from tests/abi/$node.txt: $(diff <(sort -u "$frozen") <(echo "$at_node") | grep -E '^[<>]' | tr '\n' ' ')"
+	fi
+done
+# Every symbol in the map is exported at the node the map puts it in (a
+# name the header lost would otherwise linger in the map unnoticed).
+while read -r node name; do
+	if ! grep -qE " T ${name}@@${node}\$" <<<"$syms"; then
+		bad "$name is not exported at $node"
+	fi
+done < <(awk '/^MTLS_[0-9.]+ *\{/ { node = $1 }
+	/^[[:space:]]+mtls_[a-z0-9_]+;/ { gsub(/[[:space:];]/, ""); print node, $0 }' "$map")
+
+# A program records the version of each function it calls: an old one
+# keeps working, a new one asks for the release that has what it uses.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/consumer.c" <<'EOF'
+#include <stdio.h>
+#include "mtls.h"
+int main(void)
+{
+	printf("%s %d\n", mtls_version(),
+	       mtls_conn_peer_san_count(NULL, MTLS_SAN_URI));
+	return mtls_conn_peer_spiffe_id(NULL) == NULL ? 0 : 1;
+}
+EOF
+cflags=()
+[[ ${SANITIZE:-} == 1 ]] && cflags+=(-fsanitize=address,undefined)
+if cc "${cflags[@]}" -I"$repo/include" -o "$tmp/consumer" "$tmp/consumer.c" \
+	-L"$build" -lmtls 2>"$tmp/cc.err"; then
+	refs=$(objdump -T "$tmp/consumer" | awk '/mtls_/ { print $(NF-1), $NF }' | tr -d '()')
+	if grep -qx 'MTLS_0 mtls_version' <<<"$refs" &&
+		grep -qx 'MTLS_0.2 mtls_conn_peer_spiffe_id' <<<"$refs"; then
+		ok "a consumer binds mtls_version@MTLS_0, mtls_conn_peer_spiffe_id@MTLS_0.2"
+	else
+		bad "the consumer's references: $(tr '\n' ',' <<<"$refs")"
+	fi
+	if out=$(LD_LIBRARY_PATH=$build "$tmp/consumer") && [[ $out == *" 0" ]]; then
+		ok "the consumer runs against $so"
+	else
+		bad "the consumer failed against $so: $out"
+	fi
+else
+	bad "cannot build a consumer: $(head -5 "$tmp/cc.err")"
+fi
+
+# A program built before the library had symbol versions (0.1.0) holds
+# unversioned references: they must bind to the MTLS_0 definitions.  Such
+# a program is made here by linking against an unversioned stand-in.
+mkdir -p "$tmp/old"
+cat >"$tmp/old/stub.c" <<'EOF'
+const char *mtls_version(void);
+const char *mtls_strerror(int err);
+const char *mtls_version(void) { return "stub"; }
+const char *mtls_strerror(int err) { (void)err; return "stub"; }
+EOF
+cat >"$tmp/old/old.c" <<'EOF'
+#include <stdio.h>
+#include "mtls.h"
+int main(void)
+{
+	printf("%s|%s\n", mtls_version(), mtls_strerror(MTLS_ERR_STATE));
+	return 0;
+}
+EOF
+if cc "${cflags[@]}" -shared -fPIC -Wl,-soname,libmtls.so.0 -o "$tmp/old/libmtls.so" \
+	"$tmp/old/stub.c" 2>"$tmp/cc.err" &&
+	cc "${cflags[@]}" -I"$repo/include" -o "$tmp/old/old" "$tmp/old/old.c" \
+		-L"$tmp/old" -lmtls 2>>"$tmp/cc.err"; then
+	if objdump -T "$tmp/old/old" | grep -q 'MTLS_'; then
+		bad "the stand-in program has versioned references"
+	elif out=$(LD_LIBRARY_PATH=$build "$tmp/old/old") && [[ $out != stub* && $out == *"|"* ]]; then
+		ok "a program with unversioned (0.1.0) references runs against $so ($out)"
+	else
+		bad "a program with unversioned references fails against $so: $out"
+	fi
+else
+	bad "cannot build the unversioned stand-in: $(head -5 "$tmp/cc.err")"
 fi
 
 # The static library: nothing but mtls_* is a global definition either, so

@@ -19,7 +19,9 @@
  * a value of the certificate; a leaf with two URI SANs never passes URI
  * rules; an identity a prefix matched has no dot segment and no %2e, %2f
  * or %5c; id is NUL-terminated within idlen and nothing past idlen is
- * written.  Any disagreement aborts.
+ * written.  The certificate as text (lib/peerinfo.c, mtls_peer) is checked
+ * too: every SAN counted and listed whole, or "" when it holds a NUL, and
+ * the fixed struct never holding a cut value.  Any disagreement aborts.
  *
  * Input: records [type][len][len bytes]; type % 8: 0 DNS SAN, 1 URI SAN,
  * 2 IP SAN, 3 CN, 4 OU, 5 allow entry (kind (type / 8) % 6, value up to
@@ -537,6 +539,14 @@ static void judge_der(const uint8_t *data, size_t size)
 	mbedtls_x509_crt_init(&crt);
 	if (mbedtls_x509_crt_parse_der(&crt, data, size) != 0)
 		goto out;
+	{
+		static mtls_peer p;
+		mtls_peer_info *info = mtls__peer_info_new(&crt);
+		CHECK(info != NULL);
+		mtls__peer_fill(info, &crt, &p);
+		CHECK(p.has_cert & 1);
+		mtls__peer_info_free(info);
+	}
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
 		char id[256 + 16];
 		int got;
@@ -561,6 +571,81 @@ static void judge_der(const uint8_t *data, size_t size)
 	}
 out:
 	mbedtls_x509_crt_free(&crt);
+}
+
+/* One value as the library must write it: whole, or "" when it holds a
+ * NUL (an IP when it is not 4 or 16 bytes long). */
+static void check_text(const struct val *v, const char *s, int ip)
+{
+	if (v == NULL)
+		CHECK(s[0] == '\0');
+	else if (ip)
+		CHECK((v->len == 4 || v->len == 16) == (s[0] != '\0'));
+	else if (has_nul(v))
+		CHECK(s[0] == '\0');
+	else
+		CHECK(strlen(s) == v->len && memcmp(s, v->p, v->len) == 0);
+}
+
+/* dst holds src whole, or is "" with *cut set. */
+static void check_fixed(const char *dst, size_t cap, const char *src, int *cut)
+{
+	CHECK(memchr(dst, '\0', cap) != NULL);
+	if (strlen(src) < cap) {
+		CHECK(strcmp(dst, src) == 0);
+	} else {
+		CHECK(dst[0] == '\0');
+		*cut = 1;
+	}
+}
+
+/* The certificate as text (lib/peerinfo.c): every SAN of a kind counted
+ * and listed in order, whole; the fixed mtls_peer never holds a prefix:
+ * a value fits whole or is "", and MTLS_PEER_TRUNCATED says when. */
+static void judge_text(const struct input *in, const mbedtls_x509_crt *crt)
+{
+	static const int tags[MTLS__SAN_KINDS] = {0, TAG_DNS, TAG_URI, TAG_IP,
+	                                          TAG_RFC822};
+	mtls_peer_info *info = mtls__peer_info_new(crt);
+	static mtls_peer p;
+	int cut = 0;
+
+	CHECK(info != NULL);
+	for (int k = 1; k < MTLS__SAN_KINDS; k++) {
+		int at = 0;
+		CHECK((size_t)info->n_san[k] ==
+		      count(in->san, in->n_san, tags[k]));
+		for (size_t i = 0; i < in->n_san; i++)
+			if (in->san[i].tag == tags[k])
+				check_text(&in->san[i], info->san[k][at++],
+				           k == MTLS_SAN_IP);
+	}
+	check_text(first(in->dn, in->n_dn, 'C'), info->cn, 0);
+	check_text(first(in->dn, in->n_dn, 'O'), info->ou, 0);
+
+	mtls__peer_fill(info, crt, &p);
+	CHECK(p.has_cert & 1);
+	check_fixed(p.subject, sizeof(p.subject), info->subject, &cut);
+	check_fixed(p.issuer, sizeof(p.issuer), info->issuer, &cut);
+	check_fixed(p.serial, sizeof(p.serial), info->serial, &cut);
+	check_fixed(p.cn, sizeof(p.cn), info->cn, &cut);
+	check_fixed(p.ou, sizeof(p.ou), info->ou, &cut);
+	cut |= info->n_san[MTLS_SAN_DNS] > MTLS_PEER_MAX_SANS ||
+	       info->n_san[MTLS_SAN_URI] > MTLS_PEER_MAX_SANS ||
+	       info->n_san[MTLS_SAN_IP] > MTLS_PEER_MAX_SANS;
+	CHECK(p.n_dns <= MTLS_PEER_MAX_SANS && p.n_uri <= MTLS_PEER_MAX_SANS &&
+	      p.n_ip <= MTLS_PEER_MAX_SANS);
+	for (int i = 0; i < p.n_dns; i++)
+		check_fixed(p.dns[i], sizeof(p.dns[i]),
+		            info->san[MTLS_SAN_DNS][i], &cut);
+	for (int i = 0; i < p.n_uri; i++)
+		check_fixed(p.uri[i], sizeof(p.uri[i]),
+		            info->san[MTLS_SAN_URI][i], &cut);
+	for (int i = 0; i < p.n_ip; i++)
+		check_fixed(p.ip[i], sizeof(p.ip[i]), info->san[MTLS_SAN_IP][i],
+		            &cut);
+	CHECK(!!(p.has_cert & MTLS_PEER_TRUNCATED) == cut);
+	mtls__peer_info_free(info);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -589,6 +674,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    mbedtls_x509_crt_parse_der(&crt, d.b, d.n) != 0)
 		goto out; /* not a certificate mbedTLS takes: nothing to judge */
 
+	judge_text(&in, &crt);
 	memset(id, CANARY, sizeof(id));
 	got = mtls__allow_match(in.allow, in.n_allow, &crt, id, in.idlen);
 	expect = model(&in, pin, &want, &by_prefix);
