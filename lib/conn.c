@@ -846,7 +846,8 @@ static int map_error(mtls_conn *c, int ret)
 		return alert_failure(c);
 	/* -0x6E80: 2.28's BAD_HS_PROTOCOL_VERSION, 3.x's BAD_PROTOCOL_VERSION */
 	case -0x6E80:
-		c->why = MTLS_REASON_PROTOCOL_VERSION;
+		if (c->why == MTLS_REASON_NONE)
+			c->why = MTLS_REASON_PROTOCOL_VERSION;
 		break;
 #if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
 	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
@@ -859,7 +860,7 @@ static int map_error(mtls_conn *c, int ret)
 #endif
 		/* 3.x says "handshake failure" for more than negotiation:
 		 * before any certificate it is the parameters. */
-		if (!c->saw_cert && !c->hs_done)
+		if (c->why == MTLS_REASON_NONE && !c->saw_cert && !c->hs_done)
 			c->why = MTLS_REASON_NO_SHARED_CIPHER;
 		break;
 	default:

@@ -348,6 +348,37 @@ static void test_protocol_version(void **state)
 	mtls_ctx_free(c);
 }
 
+static void test_no_shared_cipher(void **state)
+{
+	int v = test_version(state);
+	mtls_ctx *s, *c;
+	pair p;
+
+	if (v < 0)
+		return;
+	s = default_server(v);
+	c = default_client(v);
+	check_ok(s, mtls_ctx_set_ciphersuites(
+	                s, v == MTLS_TLS1_3
+	                       ? "TLS1-3-AES-128-GCM-SHA256"
+	                       : "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"));
+	check_ok(c, mtls_ctx_set_ciphersuites(
+	                c, v == MTLS_TLS1_3
+	                       ? "TLS1-3-AES-256-GCM-SHA384"
+	                       : "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384"));
+	run_pair(&p, s, c, "localhost");
+	if (p.srv.reason != MTLS_REASON_NO_SHARED_CIPHER)
+		show(&p);
+	assert_int_equal(p.srv.reason, MTLS_REASON_NO_SHARED_CIPHER);
+	assert_int_equal(p.srv.alert_out, 40); /* handshake_failure */
+	assert_int_equal(p.cli.reason, MTLS_REASON_PEER_ALERT);
+	assert_int_equal(p.cli.alert_in, 40);
+	assert_has(p.cli.error, "upstream refused the handshake before its "
+	                        "certificate (alert handshake_failure)");
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+}
+
 /* A success has no reason and no alert. */
 static void test_success_has_none(void **state)
 {
@@ -616,7 +647,8 @@ static void test_s_client_refuses_us(void **state)
 	extra[6] = (char *)pki("client-ec.key");
 	s = default_server(v);
 	server_vs_s_client(v, extra, &e, s);
-	if (e.reason != MTLS_REASON_PEER_ALERT)
+	if (e.reason != (unreadable13(v) ? MTLS_REASON_PEER_ALERT_UNREADABLE
+	                                 : MTLS_REASON_PEER_ALERT))
 		print_message("  hs=%d reason=%s in=%d err=%s\n", e.hs,
 		              mtls_reason_name(e.reason), e.alert_in, e.error);
 	assert_int_equal(e.hs, MTLS_ERR_ALERT);
@@ -645,6 +677,7 @@ int main(void)
 	    VTEST(test_name_and_policy),
 	    VTEST(test_unknown_host),
 	    cmocka_unit_test(test_protocol_version),
+	    VTEST(test_no_shared_cipher),
 	    VTEST(test_s_server_refuses_us),
 	    VTEST(test_s_server_rejects_name),
 	    VTEST(test_s_client_without_cert),
