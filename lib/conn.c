@@ -681,11 +681,12 @@ static int untrusted_failure(mtls_conn *c, const char *info)
 	if (c->top_named || c->top_sent) {
 		c->why = MTLS_REASON_UNKNOWN_CA;
 		return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
-		                  "%s certificate (%s) refused: %s; %s is issued "
-		                  "by a CA named %s, but not by the one we %s",
+		                  "%s certificate (%s) refused: %s; %s names "
+		                  "%s as its issuer, but the %s of that name did "
+		                  "not sign it (another CA with the same name)",
 		                  who, c->peer_subject, info, c->top_subject,
 		                  c->top_issuer,
-		                  c->top_named ? "trust" : "were sent");
+		                  c->top_named ? "trusted CA" : "certificate sent");
 	}
 	c->why = MTLS_REASON_MISSING_INTERMEDIATE;
 	return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,

@@ -199,6 +199,58 @@ static void test_other_ca(void **state)
 	rm_tree(dir);
 }
 
+/* A client whose CA has the name of ours but another key (a CA made
+ * again under the same name): unknown_ca, said so. */
+static void test_same_name_other_key(void **state)
+{
+	int v = test_version(state);
+	char *dir, cmd[4096];
+	mtls_ctx *s, *c;
+	pair p;
+	int st;
+
+	if (v < 0)
+		return;
+	dir = make_tmpdir();
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && "
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	         "-nodes -subj '/O=mtls tests/CN=mtls Test Root CA' -days 30 "
+	         "-keyout twin.key -out twin.crt -addext "
+	         "basicConstraints=critical,CA:TRUE && "
+	         "openssl req -new -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:P-256 -nodes -subj '/CN=twin-client' "
+	         "-keyout leaf.key -out leaf.csr && "
+	         "printf 'basicConstraints=critical,CA:FALSE\n"
+	         "keyUsage=critical,digitalSignature\n"
+	         "extendedKeyUsage=clientAuth\n' > leaf.ext && "
+	         "openssl x509 -req -in leaf.csr -CA twin.crt -CAkey twin.key "
+	         "-CAcreateserial -days 30 -extfile leaf.ext -out leaf.crt"
+	         " >/dev/null 2>&1",
+	         dir);
+	st = system(cmd);
+	assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s = default_server(v);
+	c = mtls_ctx_new(MTLS_ROLE_CLIENT);
+	assert_non_null(c);
+	{
+		char *crt = path_in(dir, "leaf.crt"), *key = path_in(dir, "leaf.key");
+		check_ok(c, mtls_load_client_pair(c, crt, key));
+		free(crt);
+		free(key);
+	}
+	check_ok(c, mtls_set_trusted_ca(c, pki(CA)));
+	check_ok(c, mtls_ctx_set_tls_versions(c, v, v));
+	run_pair(&p, s, c, "localhost");
+	expect_server_refusal(&p, v, MTLS_REASON_UNKNOWN_CA);
+	assert_has(p.srv.error, "CN=twin-client names O=mtls tests, CN=mtls "
+	                        "Test Root CA as its issuer, but the trusted "
+	                        "CA of that name did not sign it");
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+	rm_tree(dir);
+}
+
 /* An upstream that sends its leaf without the intermediate. */
 static void test_missing_intermediate(void **state)
 {
@@ -673,6 +725,7 @@ int main(void)
 	    VTEST(test_no_client_cert),
 	    VTEST(test_other_ca),
 	    VTEST(test_missing_intermediate),
+	    VTEST(test_same_name_other_key),
 	    VTEST(test_verify_reasons),
 	    VTEST(test_name_and_policy),
 	    VTEST(test_unknown_host),
