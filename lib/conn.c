@@ -737,11 +737,33 @@ static int verify_failure(mtls_conn *c)
 	                  info[0] ? info : mtls_strerror(code));
 }
 
+/* A peer that refuses us in a TLS 1.2 handshake sends its alert and
+ * closes while we may still be sending our flight: our send then fails
+ * (EPIPE, reset) with the alert unread in the socket.  It is in the clear
+ * (before ChangeCipherSpec): a peek finds it (fd connections only; the
+ * I/O callbacks cannot peek). */
+static int peek_alert(mtls_conn *c)
+{
+	unsigned char r[7];
+	ssize_t n;
+
+	if (c->fd < 0 || c->alert_in >= 0)
+		return c->alert_in >= 0;
+	n = recv(c->fd, r, sizeof(r), MSG_PEEK | MSG_DONTWAIT);
+	if (n != (ssize_t)sizeof(r) || r[0] != MBEDTLS_SSL_MSG_ALERT ||
+	    r[1] != 3 || r[3] != 0 || r[4] != 2 ||
+	    r[5] != MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+		return 0;
+	c->alert_in = r[6];
+	return 1;
+}
+
 /* The peer's fatal alert, named; for a client, what a refusal of its
  * certificate or of its server name looks like. */
 static int alert_failure(mtls_conn *c)
 {
-	int a = mtls__ssl_alert_received(&c->ssl);
+	int a = c->alert_in >= 0 ? c->alert_in
+	                         : mtls__ssl_alert_received(&c->ssl);
 	const char *name = mtls_alert_name(a);
 
 	c->alert_in = a;
@@ -806,6 +828,8 @@ static int map_error(mtls_conn *c, int ret)
 #endif
 	case MBEDTLS_ERR_NET_SEND_FAILED:
 	case MBEDTLS_ERR_NET_RECV_FAILED:
+		if (!c->hs_done && peek_alert(c))
+			return alert_failure(c);
 		if (!c->hs_done && c->ctx->role == MTLS_ROLE_CLIENT &&
 		    (c->sys_errno == EPIPE || c->sys_errno == ECONNRESET))
 			return mtls__fail(&c->err, MTLS_ERR_IO,
