@@ -7,8 +7,8 @@
 # (one topic per page, as libtls does): every name its NAME section lists
 # (".Nm mtls_load_server_pair ,") other than its own file name becomes a
 # relative symbolic link to it, so "man mtls_load_server_pair" finds
-# mtls_load_client_pair.3.  "list" prints "PAGE NAME" for every installed
-# name (tests/test_man.sh uses it).
+# mtls_load_client_pair.3.  "list" prints "NAME.SECTION FILE" for every
+# name installed, page or link (tests/test_man.sh and scripts/lint-man.sh).
 set -euo pipefail
 mode=${1:-}
 mandir=${2:-}
@@ -60,10 +60,10 @@ case $mode in
 list)
 	for p in "${pages[@]}"; do
 		f=$(basename "$p")
-		echo "$f ${f%.*}"
+		echo "$f $f"
 	done
 	for l in "${links[@]}"; do
-		echo "${l% *} ${l#* }" | sed 's/\.3$//'
+		echo "${l#* } ${l% *}"
 	done
 	;;
 install)
