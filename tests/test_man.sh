@@ -4,8 +4,8 @@
 #   1. Every MTLS_API function in include/mtls.h has a page under its own
 #      name once installed (make install-man): its own file or a link to
 #      the topic page that documents it, which names it in NAME and
-#      declares it in SYNOPSIS; and no section 3 page names a function the
-#      header no longer has.
+#      declares it in SYNOPSIS with the header's prototype; and no section
+#      3 page names a function the header no longer has.
 #   2. make uninstall-man removes every page and link it installed, and the
 #      links are relative symbolic links (as Debian's lintian wants them).
 #   3. Every directive examples/mtls-proxy/config.c accepts is documented in
@@ -100,6 +100,53 @@ if ((${#undeclared[@]} == 0)); then
 	ok "each page declares the functions it names in its SYNOPSIS"
 else
 	bad "not in the SYNOPSIS of their page: ${undeclared[*]}"
+fi
+
+# The prototypes of the pages are the header's (types, names, arguments;
+# blanks aside), function pointer typedefs included.
+cat >"$tmp/hdr.pl" <<'EOF'
+sub norm { my $s = shift; $s =~ s/\s+/ /g; $s =~ s/\s*([(),*])\s*/$1/g; $s =~ s/^ | $//g; $s }
+local $/; my $h = <>;
+$h =~ s{/\*.*?\*/}{}gs;
+while ($h =~ /^MTLS_API\s+([^;]*?\b(mtls_\w+)\s*\([^;]*\))\s*;/mg) { print "$2\t", norm($1), "\n" }
+while ($h =~ /^typedef\s+([^;]*?\(\*(mtls_\w+)\)\s*\([^;]*\))\s*;/mg) { print "$2\t", norm("typedef $1"), "\n" }
+EOF
+cat >"$tmp/page.pl" <<'EOF'
+my ($in, $ft, $fo, @fa) = (0, '', '');
+sub words { my $s = shift; my @w; push @w, defined $1 ? $1 : $2 while $s =~ /"([^"]*)"|(\S+)/g; @w }
+sub norm { my $s = shift; $s =~ s/\s+/ /g; $s =~ s/\s*([(),*])\s*/$1/g; $s =~ s/^ | $//g; $s }
+while (<>) {
+	chomp;
+	if (/^\.Sh (\S+)/) { $in = $1 eq 'SYNOPSIS'; next }
+	next unless $in;
+	if (/^\.Ft (.*)/) { $ft = $1; next }
+	if (/^\.Fn (.*)/) {
+		my ($n, @a) = words($1);
+		(my $k = $n) =~ s/^\(\*(\w+)\)$/$1/;
+		print "$k\t", norm("$ft $n(" . join(', ', @a) . ')'), "\n";
+		next;
+	}
+	if (/^\.Fo (\S+)/) { $fo = $1; @fa = (); next }
+	if (/^\.Fa (.*)/ && $fo ne '') { push @fa, words($1); next }
+	if (/^\.Fc/) { print "$fo\t", norm("$ft $fo(" . join(', ', @fa) . ')'), "\n"; $fo = ''; next }
+}
+EOF
+perl "$tmp/hdr.pl" "$repo/include/mtls.h" | sort >"$tmp/protos.h"
+for p in "$man"/*.3; do perl "$tmp/page.pl" "$p"; done | sort >"$tmp/protos.man"
+differ=()
+while IFS=$'\t' read -r name proto; do
+	doc=$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$tmp/protos.man")
+	if [[ -z $doc ]]; then
+		differ+=("$name: not in any SYNOPSIS")
+	elif [[ $doc != "$proto" ]]; then
+		differ+=("$name: header '$proto', page '$doc'")
+	fi
+done <"$tmp/protos.h"
+if ((${#differ[@]} == 0)); then
+	ok "$(wc -l <"$tmp/protos.h") prototypes (functions, callback typedefs) read in the pages as in the header"
+else
+	bad "prototypes that differ between include/mtls.h and the pages:"
+	printf '        %s\n' "${differ[@]}"
 fi
 
 # Pages naming functions the header does not have (renamed, removed).
