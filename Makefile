@@ -224,7 +224,7 @@ check-valgrind: deps
 	    tests/run.sh $(BUILD)
 
 # ---- static analysis --------------------------------------------------------
-lint:
+lint: lint-man
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 --inline-suppr -Iinclude -Ilib \
 	    --suppress=missingIncludeSystem lib/*.c tools/*.c examples/*.c \
@@ -291,15 +291,26 @@ install: all $(BUILD)/mtls.pc
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
 	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 0644 man/mtls-check.1 $(DESTDIR)$(MANDIR)/man1/
 
 FORCE:
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check \
-	    $(DESTDIR)$(MANDIR)/man1/mtls-check.1
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check
+
+# Manual pages (man/, mdoc): every page in man1, man3, man5 and man8, and a
+# link per function a section 3 page documents (scripts/install-man.sh).
+.PHONY: install-man uninstall-man lint-man
+install: install-man
+uninstall: uninstall-man
+install-man:
+	@scripts/install-man.sh install $(DESTDIR)$(MANDIR)
+
+uninstall-man:
+	@scripts/install-man.sh uninstall $(DESTDIR)$(MANDIR)
+
+lint-man:
+	@scripts/lint-man.sh
 
 clean:
 	rm -rf build

@@ -6,7 +6,8 @@
  *     the server side, one per upstream on the client side) and, from the
  *     connections part of the API, mtls_conn (one TLS connection).
  *   - Functions returning int return 0 on success or a negative MTLS_ERR_*
- *     code.  Constructors return NULL, and only when out of memory.
+ *     code.  Constructors return NULL, and only when out of memory or given
+ *     an argument they cannot use (a NULL context, an unknown role).
  *   - Error codes are banded by category (see mtls_err_category()), so a
  *     caller can decide what to do without parsing text.  The detail of the
  *     last failure on an object (naming the file and the reason, never key
@@ -443,16 +444,17 @@ typedef struct mtls_conn mtls_conn; /* opaque, one per TLS connection */
  * unless the context overrides it; a client with neither fails its
  * handshake with MTLS_ERR_NOT_CONFIGURED.  Ignored by servers.
  * The connection holds a reference to the context's current material: the
- * context may be reloaded, or freed, while it lives.  NULL only when out of
- * memory.  A configuration problem (e.g. a server context without a pair)
- * is reported by the first mtls_handshake(). */
+ * context may be reloaded, or freed, while it lives.  NULL only when ctx is
+ * NULL or out of memory.  A configuration problem (e.g. a server context
+ * without a pair) is reported by the first mtls_handshake(). */
 MTLS_API mtls_conn *mtls_conn_new(mtls_ctx *ctx, int fd,
                                   const char *server_name);
 
 /* Caller-supplied I/O, for event loops.  send returns the bytes taken
  * (> 0), recv the bytes read (> 0) or 0 at end of stream; both return
  * MTLS_WANT_WRITE / MTLS_WANT_READ when they would block, any other
- * negative value on error. */
+ * negative value on error.  NULL when ctx, send_fn or recv_fn is NULL, or
+ * out of memory. */
 typedef ssize_t (*mtls_send_fn)(void *user, const void *buf, size_t len);
 typedef ssize_t (*mtls_recv_fn)(void *user, void *buf, size_t len);
 MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
@@ -579,7 +581,9 @@ MTLS_API int mtls_conn_errno(const mtls_conn *conn);
 /* After the handshake: "TLSv1.2"/"TLSv1.3", the cipher suite name, the
  * negotiated ALPN protocol (NULL if none), the SNI name the client sent
  * (server role; NULL if none), and whether the session was resumed.
- * Strings are owned by the library and live as long as conn. */
+ * Before the handshake completed: NULL and 0 (mtls_conn_sni() is set
+ * from the ClientHello).  Strings are owned by the library and live as
+ * long as conn. */
 MTLS_API const char *mtls_conn_version(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_cipher(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_alpn(const mtls_conn *conn);

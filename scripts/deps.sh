@@ -18,9 +18,10 @@ done
 # clang + libclang-rt-14-dev give the sanitizer and libFuzzer runtimes (bookworm's clang is 14).
 # python3 + python3-cryptography: test peers, the adversarial client, CRLs and
 # chains made at test time.  testssl.sh: tests/test_testssl.sh scans the
-# example server and mtls-proxy for weak TLS.
+# example server and mtls-proxy for weak TLS.  mandoc: make lint-man and
+# tests/test_man.sh lint the manual pages (mandoc -Tlint).
 pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
-      python3 python3-cryptography testssl.sh)
+      python3 python3-cryptography testssl.sh mandoc)
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi

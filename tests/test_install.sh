@@ -64,6 +64,15 @@ for f in include/mtls.h lib/libmtls.a lib/libmtls.so lib/libmtls.so.0 \
 		bad "missing $prefix/$f"
 	fi
 done
+# Manual pages, and a link for a function documented on a topic page.
+for f in man1/mtls-check.1 man3/mtls.3 man3/mtls_load_client_pair.3 \
+	man3/mtls_load_server_pair.3 man5/mtls-proxy.conf.5 man8/mtls-proxy.8; do
+	if [[ -e $root$prefix/share/man/$f ]]; then
+		ok "installed $prefix/share/man/$f"
+	else
+		bad "missing $prefix/share/man/$f"
+	fi
+done
 if [[ -x $root$prefix/bin/mtls-check ]]; then
 	ok "mtls-check is executable"
 else
