@@ -14,7 +14,9 @@ Where messages come from (found mechanically, not listed by hand):
   - fprintf(stderr, FMT, ...) and fputs(LITERAL, stderr);
   - tables of texts keyed by MTLS_ constants ({MTLS_ERR_IO, "I/O error"}:
     what mtls_strerror() returns, which messages quote).
-A format must be a string literal (adjacent literals are joined).  A call
+A variadic function taking a format without that attribute is a problem
+(its messages would be invisible here).  A format must be a string
+literal (adjacent literals are joined).  A call
 whose format is not one fails the check: such a message cannot be kept in
 step with the doc.  A format that is only conversions ("%s") passes text
 made elsewhere and is not itself a message.  A "%s" whose argument is a
@@ -206,6 +208,22 @@ def messages(root):
                 files[os.path.relpath(path, root)] = strip_comments(f.read())
     helps = helpers(files)
     found, problems = [], []
+    # A variadic function taking a format but not declared printf-like
+    # would print messages this check cannot see.
+    known = set(helps[None])
+    for scoped in helps.values():
+        known |= set(scoped)
+    variadic = re.compile(r"\b(\w+)\s*\(([^()]*\bchar\s*\*\s*\w*\s*,"
+                          r"\s*\.\.\.)\s*\)")
+    for path, (text, code) in files.items():
+        for m in variadic.finditer(code):
+            if m.group(1) not in known:
+                problems.append(
+                    "%s:%d: %s() takes a format and '...' but is not "
+                    "declared __attribute__((format(printf, N, M))): its "
+                    "messages cannot be checked"
+                    % (path, text.count("\n", 0, m.start()) + 1,
+                       m.group(1)))
     for path, (text, code) in files.items():
         mine = dict(helps[None])
         mine.update(helps.get(path, {}))

@@ -30,6 +30,7 @@ EOF
 cat >"$tmp/lib/a.c" <<'EOF'
 /* mtls__fail(e, 1, "in a comment: not a message"); */
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void say(int level, const char *fmt, ...);
 int f(void *e, const char *path, int n)
 {
 	const char *s = "mtls__fail(e, 1, \"in a string: not a message\")";
@@ -55,15 +56,17 @@ t() { # t DESCRIPTION PHRASE: the self-test output holds PHRASE
 }
 check "checker: a tree with problems fails" test "$rc" -eq 1
 t "names a missing message, joined and filled in, with file and line" \
-	'lib/a.c:8 mtls__fail():'
+	'lib/a.c:9 mtls__fail():'
 t "shows it as a line to paste" \
 	'- `<path>: missing across lines (literal argument)`'
 t "names a doc entry no source has" \
 	'docs/troubleshooting.md:3: `no longer in the source`'
 t "refuses a format that is not a literal" \
-	'lib/a.c:11: mtls__fail(): the format is not a string literal (s)'
+	'lib/a.c:12: mtls__fail(): the format is not a string literal (s)'
+t "names a printf-like function without the format attribute" \
+	"lib/a.c:3: say() takes a format and '...' but is not declared"
 t "counts 4 messages (comments, strings and \"%s\" are none)" \
-	'4 message(s) in the sources, 4 documented entries, 3 problem(s)'
+	'4 message(s) in the sources, 4 documented entries, 4 problem(s)'
 
 # ---- the real tree ----------------------------------------------------------
 out=$(python3 "$here/messages.py" check "$root" 2>&1)
