@@ -64,7 +64,10 @@ wait_in() { # wait_in FILE PATTERN: up to 5 s
 say "${bold}mtls demo${off}: mtls-proxy puts mutual TLS in front of a service, and"
 say "mtls-check explains what is wrong with a certificate before a handshake does."
 say ""
-if [[ -f $pki/ca.crt && -n $(find "$pki/ca.crt" -mmin -1440 2>/dev/null) ]]; then
+# Reused only when complete (wild-server-chain.pem is among the newest files
+# pki.sh makes; examples/mtls-proxy.conf uses it).
+if [[ -f $pki/ca.crt && -f $pki/wild-server-chain.pem &&
+	-n $(find "$pki/ca.crt" -mmin -1440 2>/dev/null) ]]; then
 	say "Using the demo PKI in $pki (made less than a day ago)."
 else
 	say "Generating a demo PKI (root CA, intermediate CA, client and server leaves)..."

@@ -217,6 +217,8 @@ sign int wild-server "/CN=*.example.com" "$work/wild.ext"
 leaf_ext "$work/admin.ext" "$ku_ec" serverAuth "DNS:admin.example.com"
 ec_key admin-server.key
 sign int admin-server "/CN=admin.example.com" "$work/admin.ext"
+cat wild-server.crt int.crt >wild-server-chain.pem # as examples/mtls-proxy.conf serves them
+cat admin-server.crt int.crt >admin-server-chain.pem
 
 # URI and CN allow-list clients (tests/adversary, security issue #11): one URI SAN each, except client-uri2
 # (two, as no X.509-SVID has); dot segments, a percent-encoded "..", a segment that only starts like

@@ -299,22 +299,14 @@ check "-t names the unknown upstream of the second listen block" \
 check "-t counts them: 3 problem(s) ($(tail -1 <<<"$out"))" \
 	grep -q "three.conf: 3 problem(s)" <<<"$out"
 
-# The documented example, with the test PKI under the names it uses.
-mkdir -p "$work/example"
-ln -s "$pki/server-ec-chain.pem" "$work/example/server.pem"
-ln -s "$pki/server-ec.key" "$work/example/server.key"
-ln -s "$pki/ca.crt" "$work/example/ca.crt"
-ln -s "$pki/int.crl" "$work/example/int.crl"
-ln -s "$pki/client-ec-chain.pem" "$work/example/client.pem"
-ln -s "$pki/client-ec.key" "$work/example/client.key"
-ln -s "$pki/ca-bundle.pem" "$work/example/upstream-ca.crt"
-cat "$pki/admin-server.crt" "$pki/int.crt" >"$work/example/admin.pem"
-ln -s "$pki/admin-server.key" "$work/example/admin.key"
-cat "$pki/wild-server.crt" "$pki/int.crt" >"$work/example/wildcard.pem"
-ln -s "$pki/wild-server.key" "$work/example/wildcard.key"
+# The documented example: its paths are the demo PKI's, relative to the
+# file (../build/demo-pki/...); the test PKI stands in for it.
+# (tests/test_example_conf.sh runs the header's own command.)
+mkdir -p "$work/example/examples" "$work/example/build"
+ln -s "$pki" "$work/example/build/demo-pki"
 here=$(cd "$(dirname "$0")" && pwd)
-cp "$here/../examples/mtls-proxy.conf" "$work/example/"
-out=$("$proxy" -t -c "$work/example/mtls-proxy.conf" 2>&1)
+cp "$here/../examples/mtls-proxy.conf" "$work/example/examples/"
+out=$("$proxy" -t -c "$work/example/examples/mtls-proxy.conf" 2>&1)
 rc=$?
 check "-t accepts examples/mtls-proxy.conf (${out##*$'\n'})" test "$rc" -eq 0
 
