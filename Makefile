@@ -261,39 +261,6 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
-# ---- install --------------------------------------------------------------
-# Regenerated on every install: PREFIX may differ from the last one.  Paths
-# under PREFIX are written relative to ${prefix}, so the file relocates.
-$(BUILD)/mtls.pc: pkgconfig/mtls.pc.in FORCE
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' \
-	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
-	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|g' \
-	    -e 's|@MBEDTLS_CFLAGS@|$(MBEDTLS_CFLAGS)|g' $< > $@
-
-install: all $(BUILD)/mtls.pc
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
-	install -m 0644 include/mtls.h $(DESTDIR)$(INCLUDEDIR)/mtls.h
-	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmtls.a
-	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmtls.so.$(VERSION)
-	ln -sf libmtls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
-	@$(INSTALL_LDCONFIG)
-	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
-	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 0644 man/mtls-check.1 $(DESTDIR)$(MANDIR)/man1/
-
-FORCE:
-
-uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check \
-	    $(DESTDIR)$(MANDIR)/man1/mtls-check.1
-
 # ---- CMake package, ldconfig -- BEGIN packaging block ---------------------
 # find_package(mtls CONFIG): $(LIBDIR)/cmake/mtls/mtls{Config,ConfigVersion}.cmake
 # with the imported targets mtls::mtls (libmtls.so) and mtls::mtls_static
@@ -343,6 +310,39 @@ INSTALL_LDCONFIG = \
 	    echo "ldconfig: $(SONAME) is in the dynamic linker's cache"; \
 	fi
 # ---- END packaging block ----------------------------------------------------
+
+# ---- install --------------------------------------------------------------
+# Regenerated on every install: PREFIX may differ from the last one.  Paths
+# under PREFIX are written relative to ${prefix}, so the file relocates.
+$(BUILD)/mtls.pc: pkgconfig/mtls.pc.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@MBEDTLS_LIBS@|$(MBEDTLS_LIBS)|g' \
+	    -e 's|@MBEDTLS_CFLAGS@|$(MBEDTLS_CFLAGS)|g' $< > $@
+
+install: all $(BUILD)/mtls.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 0644 include/mtls.h $(DESTDIR)$(INCLUDEDIR)/mtls.h
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmtls.a
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmtls.so.$(VERSION)
+	ln -sf libmtls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
+	@$(INSTALL_LDCONFIG)
+	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 man/mtls-check.1 $(DESTDIR)$(MANDIR)/man1/
+
+FORCE:
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mtls.h $(DESTDIR)$(LIBDIR)/libmtls.* \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc $(DESTDIR)$(BINDIR)/mtls-check \
+	    $(DESTDIR)$(MANDIR)/man1/mtls-check.1
 
 clean:
 	rm -rf build
