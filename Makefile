@@ -8,6 +8,7 @@
 #   make check-valgrind   the suite under valgrind memcheck: the C test
 #                         programs, mtls-check and mtls-proxy (tests/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make deb              Debian packages: build, lintian, install, try, purge
 #
 # Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
 # BUILD=dir (default build), SANITIZE=1, CC.
@@ -309,6 +310,12 @@ INSTALL_LDCONFIG = \
 	else \
 	    echo "ldconfig: $(SONAME) is in the dynamic linker's cache"; \
 	fi
+
+# Debian packages (debian/), built in a temporary copy, checked with
+# lintian, installed, used by tests/consumer/ and purged (scripts/deb.sh).
+.PHONY: deb
+deb:
+	@scripts/deb.sh
 # ---- END packaging block ----------------------------------------------------
 
 # ---- install --------------------------------------------------------------

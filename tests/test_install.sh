@@ -4,13 +4,11 @@
 # uninstall".  Programs built against the install: tests/test_consumers.sh.
 # Usage: tests/test_install.sh BUILD_DIR
 #   MBEDTLS_PREFIX  passed to make when the build uses a private mbedTLS
-#   SANITIZE        passed to make (and the consumer gets the sanitizers)
-#   MTLS_TEST_PKI   the test PKI (tests/run.sh sets it)
+#   SANITIZE        passed to make
 set -uo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
-pki=${MTLS_TEST_PKI:?MTLS_TEST_PKI is not set: run through tests/run.sh}
 fails=0
 
 ok() { echo "  ok: $*"; }
