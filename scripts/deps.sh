@@ -17,15 +17,16 @@ done
 
 # clang + libclang-rt-14-dev give the sanitizer and libFuzzer runtimes (bookworm's clang is 14).
 # python3 + python3-cryptography: test peers, the adversarial client, CRLs and
-# chains made at test time.  cmake, meson, ninja-build: tests/test_consumers.sh builds a
-# program against the installed library with each.  testssl.sh: tests/test_testssl.sh scans the
+# chains made at test time.  testssl.sh: tests/test_testssl.sh scans the
 # example server and mtls-proxy for weak TLS.
 pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
-      cmake meson ninja-build
       python3 python3-cryptography testssl.sh)
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi
+# tests/test_consumers.sh builds a program against the installed library
+# with CMake and with Meson.
+pkgs+=(cmake meson ninja-build)
 
 missing=()
 for p in "${pkgs[@]}"; do
