@@ -39,7 +39,7 @@ installed() { dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' 2>/dev/
 	awk '$1 == "ii" { sub(/:.*/, "", $2); print $2 }' | sort -u; }
 
 for p in "${ours[@]}"; do
-	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed'; then
+	if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) == *" installed" ]]; then
 		echo "deb.sh: $p is already installed; remove it first (this script purges what it installs)" >&2
 		exit 1
 	fi
@@ -164,7 +164,7 @@ check() {
 	fi
 	lib=$(ldd "$prog" | awk '$1 == "libmtls.so.0" { print $3 }')
 	if [[ $shared == yes ]]; then
-		if [[ -n $lib ]] && dpkg -S "$(readlink -f "$lib")" 2>/dev/null | grep -q '^libmtls0'; then
+		if [[ -n $lib && $(dpkg -S "$(readlink -f "$lib")" 2>/dev/null) == libmtls0[:\ ]* ]]; then
 			ok "$name: $(head -1 <<<"$out"), libmtls.so.0 from libmtls0 ($lib)"
 		else
 			bad "$name: libmtls.so.0 is '${lib:-not needed}', not the package's"
@@ -225,7 +225,7 @@ else
 	bad "no mtls-check(1)"
 fi
 if out=$(mtls-proxy -V 2>&1); then ok "$out"; else bad "mtls-proxy -V: $out"; fi
-if getent passwd mtls-proxy | grep -q ':/nonexistent:/usr/sbin/nologin$'; then
+if [[ $(getent passwd mtls-proxy) == *:/nonexistent:/usr/sbin/nologin ]]; then
 	ok "system user mtls-proxy (no home, no shell)"
 else
 	bad "mtls-proxy user: $(getent passwd mtls-proxy)"

@@ -89,7 +89,7 @@ run() {
 # needs_so NAME PROGRAM yes|no: whether it needs libmtls.so.0, and (yes)
 # that the loader finds the installed one.
 needs_so() {
-	local name=$1 prog=$2 want_so=$3 dyn
+	local name=$1 prog=$2 want_so=$3 dyn deps
 	dyn=$(readelf -d "$prog" 2>&1)
 	if [[ $want_so == no ]]; then
 		if grep -q 'NEEDED.*libmtls' <<<"$dyn"; then
@@ -99,10 +99,13 @@ needs_so() {
 		fi
 		return
 	fi
+	# (ldd's output in a variable: grep -q in a pipe could close it early and
+	# fail ldd with SIGPIPE under pipefail.)
+	deps=$(LD_LIBRARY_PATH=$libdir ldd "$prog" 2>&1)
 	if ! grep -q 'NEEDED.*\[libmtls.so.0\]' <<<"$dyn"; then
 		bad "$name: does not need libmtls.so.0"
-	elif ! LD_LIBRARY_PATH=$libdir ldd "$prog" | grep -q "libmtls.so.0 => $libdir/libmtls.so.0"; then
-		bad "$name: does not load $libdir/libmtls.so.0"
+	elif ! grep -q "libmtls.so.0 => $libdir/libmtls.so.0" <<<"$deps"; then
+		bad "$name: does not load $libdir/libmtls.so.0: $(grep libmtls <<<"$deps")"
 	else
 		ok "$name: loads the installed libmtls.so.0"
 	fi
