@@ -112,12 +112,25 @@ for p in "${ours[@]}"; do
 	fi
 done
 ((fails == 0)) || exit 1
-# The symbols file is what scripts/gen-symbols.sh makes of the export list.
-so=$(find "$src/build/deb" -name 'libmtls.so.*.*' | head -1)
-if "$repo/scripts/gen-symbols.sh" --check "$so"; then
-	ok "debian/libmtls0.symbols matches include/mtls.h and $(basename "$so")"
+# The symbols file is what scripts/gen-symbols.sh makes of the export list,
+# and what the built library exports (dpkg-gensymbols warns otherwise).
+if "$repo/scripts/gen-symbols.sh" --check; then
+	ok "debian/libmtls0.symbols is up to date with the export list"
 else
 	bad "debian/libmtls0.symbols is stale"
+fi
+if grep -q 'dpkg-gensymbols: warning' "$work/build.log"; then
+	sed -n '/dpkg-gensymbols: warning/,/^   dh_/p' "$work/build.log"
+	bad "dpkg-gensymbols: libmtls.so's symbols differ from debian/libmtls0.symbols"
+else
+	ok "dpkg-gensymbols: libmtls.so exports what debian/libmtls0.symbols lists"
+fi
+# The package's version is the library's.
+mkver=$(sed -n 's/^VERSION *:= *//p' "$repo/Makefile")
+if [[ ${version%%-*} == "$mkver" ]]; then
+	ok "debian/changelog version $version, Makefile VERSION $mkver"
+else
+	bad "debian/changelog says $version, the Makefile VERSION $mkver: add a changelog entry"
 fi
 [[ -n $out ]] && mkdir -p "$out" && cp "${debs[@]}" "$out"/
 
