@@ -8,6 +8,7 @@
 #   make check-valgrind   the suite under valgrind memcheck: the C test
 #                         programs, mtls-check and mtls-proxy (tests/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make deb              Debian packages: build, lintian, install, try, purge
 #
 # Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
 # BUILD=dir (default build), SANITIZE=1, CC.
@@ -269,6 +270,62 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
+# ---- CMake package, ldconfig -- BEGIN packaging block ---------------------
+# find_package(mtls CONFIG): $(LIBDIR)/cmake/mtls/mtls{Config,ConfigVersion}.cmake
+# with the imported targets mtls::mtls (libmtls.so) and mtls::mtls_static
+# (libmtls.a + the mbedTLS libraries it was built with).  The include
+# directory is written relative to the file, so the install relocates.
+CMAKE_PKGDIR := $(LIBDIR)/cmake/mtls
+CMAKE_FILES  := $(BUILD)/cmake/mtlsConfig.cmake $(BUILD)/cmake/mtlsConfigVersion.cmake
+empty :=
+space := $(empty) $(empty)
+
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@VERSION_MAJOR@|$(word 1,$(subst ., ,$(VERSION)))|g' \
+	    -e 's|@SOVERSION@|$(SOVERSION)|g' \
+	    -e 's|@CMAKE_REL_INCLUDEDIR@|$(shell realpath -m --relative-to=$(CMAKE_PKGDIR) $(INCLUDEDIR))|g' \
+	    -e 's|@CMAKE_MBEDTLS_LIBS@|$(subst $(space),;,$(strip $(MBEDTLS_LIBS)))|g' \
+	    -e 's|@SIZEOF_VOID_P@|$(shell echo | $(CC) -dM -E - | awk '/__SIZEOF_POINTER__/ { print $$3 }')|g' \
+	    $< > $@
+
+.PHONY: install-cmake uninstall-cmake
+install: install-cmake
+uninstall: uninstall-cmake
+install-cmake: $(CMAKE_FILES)
+	install -d $(DESTDIR)$(CMAKE_PKGDIR)
+	install -m 0644 $(CMAKE_FILES) $(DESTDIR)$(CMAKE_PKGDIR)/
+
+uninstall-cmake:
+	rm -f $(DESTDIR)$(CMAKE_PKGDIR)/mtlsConfig.cmake \
+	    $(DESTDIR)$(CMAKE_PKGDIR)/mtlsConfigVersion.cmake
+
+# Run by "make install" once the shared library is in place: ldconfig when
+# root installs into the live system (empty DESTDIR), otherwise a note.
+LDCONFIG ?= ldconfig
+INSTALL_LDCONFIG = \
+	if [ -n "$(DESTDIR)" ]; then \
+	    echo "note: DESTDIR install: ldconfig not run (the target system runs it)"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	    echo "note: not root, ldconfig not run: for a system LIBDIR run 'ldconfig' as root," \
+	         "else use LD_LIBRARY_PATH=$(LIBDIR) or -Wl,-rpath,$(LIBDIR)"; \
+	elif ! $(LDCONFIG); then \
+	    echo "warning: $(LDCONFIG) failed: run it again as root"; \
+	elif ! $(LDCONFIG) -p | grep -qF " => $(LIBDIR)/$(SONAME)"; then \
+	    echo "note: ldconfig run, but $(LIBDIR) is not in the dynamic linker's search path:" \
+	         "add it to /etc/ld.so.conf.d/ and run ldconfig, or use -Wl,-rpath,$(LIBDIR)"; \
+	else \
+	    echo "ldconfig: $(SONAME) is in the dynamic linker's cache"; \
+	fi
+
+# Debian packages (debian/), built in a temporary copy, checked with
+# lintian, installed, used by tests/consumer/ and purged (scripts/deb.sh).
+.PHONY: deb
+deb:
+	@scripts/deb.sh
+# ---- END packaging block ----------------------------------------------------
+
 # ---- install --------------------------------------------------------------
 # Regenerated on every install: PREFIX may differ from the last one.  Paths
 # under PREFIX are written relative to ${prefix}, so the file relocates.
@@ -289,6 +346,7 @@ install: all $(BUILD)/mtls.pc
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmtls.so.$(VERSION)
 	ln -sf libmtls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmtls.so
+	@$(INSTALL_LDCONFIG)
 	install -m 0644 $(BUILD)/mtls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/mtls.pc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 

@@ -25,6 +25,9 @@ pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
 fi
+# tests/test_consumers.sh builds a program against the installed library
+# with CMake and with Meson.
+pkgs+=(cmake meson ninja-build)
 
 missing=()
 for p in "${pkgs[@]}"; do

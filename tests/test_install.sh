@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
-# "make install" into a staging directory, then build a small consumer
-# program with pkg-config against what was installed, linked shared and
-# static, and run it on the test PKI.
+# "make install" into a staging directory: the files and links it makes, the
+# pkg-config file, ldconfig (run or a note), the header alone, "make
+# uninstall".  Programs built against the install: tests/test_consumers.sh.
 # Usage: tests/test_install.sh BUILD_DIR
 #   MBEDTLS_PREFIX  passed to make when the build uses a private mbedTLS
-#   SANITIZE        passed to make (and the consumer gets the sanitizers)
-#   MTLS_TEST_PKI   the test PKI (tests/run.sh sets it)
+#   SANITIZE        passed to make
 set -uo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
-pki=${MTLS_TEST_PKI:?MTLS_TEST_PKI is not set: run through tests/run.sh}
 fails=0
 
 ok() { echo "  ok: $*"; }
@@ -57,7 +55,8 @@ fi
 ok "make install"
 
 for f in include/mtls.h lib/libmtls.a lib/libmtls.so lib/libmtls.so.0 \
-	lib/pkgconfig/mtls.pc bin/mtls-check; do
+	lib/pkgconfig/mtls.pc lib/cmake/mtls/mtlsConfig.cmake \
+	lib/cmake/mtls/mtlsConfigVersion.cmake bin/mtls-check; do
 	if [[ -e $root$prefix/$f ]]; then
 		ok "installed $prefix/$f"
 	else
@@ -91,37 +90,39 @@ else
 	bad "mtls.pc: $(grep '^libdir=' "$libdir/pkgconfig/mtls.pc")"
 fi
 
-# ---- a consumer ---------------------------------------------------------
-cat >"$stage/consumer.c" <<'EOF'
-#include <mtls.h>
-#include <stdio.h>
+# ldconfig: not for a DESTDIR install; root installing into the live
+# system runs it (a stand-in here, so the test leaves the system's cache
+# alone) and says when LIBDIR is not where the loader looks.
+if grep -q 'DESTDIR install: ldconfig not run' "$stage/install.log"; then
+	ok "DESTDIR install: ldconfig not run, and says so"
+else
+	bad "DESTDIR install: no ldconfig note: $(cat "$stage/install.log")"
+fi
+fake=$stage/fake-ldconfig
+printf '#!/bin/sh\necho "ldconfig $*" >>"%s.calls"\n' "$fake" >"$fake"
+chmod +x "$fake"
+live=(BUILD="$build" PREFIX="$stage/live" LDCONFIG="$fake")
+[[ -n ${MBEDTLS_PREFIX:-} ]] && live+=(MBEDTLS_PREFIX="$MBEDTLS_PREFIX")
+[[ -n $sanitize ]] && live+=(SANITIZE="$sanitize")
+if ! out=$(make -s -C "$repo" "${live[@]}" install 2>&1); then
+	bad "make install PREFIX=$stage/live failed: $out"
+elif ((EUID == 0)); then
+	if grep -qx 'ldconfig *' "$fake.calls" 2>/dev/null &&
+		[[ $out == *"$stage/live/lib is not in the dynamic linker's search path"* ]]; then
+		ok "root, no DESTDIR: ldconfig run; the note names a LIBDIR it does not search"
+	else
+		bad "root, no DESTDIR: ldconfig calls '$(cat "$fake.calls" 2>/dev/null)', output: $out"
+	fi
+elif [[ ! -e $fake.calls && $out == *"not root, ldconfig not run"* ]]; then
+	ok "not root, no DESTDIR: ldconfig not run, and says so"
+else
+	bad "not root, no DESTDIR: output: $out"
+fi
+rm -rf "$stage/live"
 
-int main(int argc, char **argv)
-{
-	mtls_cert_info info;
-	mtls_ctx *ctx;
-	int ret;
-
-	if (argc != 3)
-		return 2;
-	ctx = mtls_ctx_new(MTLS_ROLE_CLIENT);
-	if (ctx == NULL)
-		return 3;
-	ret = mtls_load_client_pair(ctx, argv[1], argv[2]);
-	if (ret != 0) {
-		printf("load failed: %s\n", mtls_ctx_error(ctx));
-		mtls_ctx_free(ctx);
-		return 1;
-	}
-	if (mtls_ctx_cert_info(ctx, &info) != 0)
-		return 4;
-	printf("subject=%s key=%s mbedtls=%s\n", info.subject, info.key_type,
-	       mtls_mbedtls_version());
-	mtls_ctx_free(ctx);
-	return 0;
-}
-EOF
-
+# ---- the installed pkg-config file -----------------------------------
+# (Programs built against this install, with pkg-config, CMake and Meson:
+# tests/test_consumers.sh.)
 # The installed .pc names absolute /usr/local paths; point pkg-config at
 # the staging copies.  (PKG_CONFIG_SYSROOT_DIR would also prefix the -L of
 # a private mbedTLS in Libs.private.)
@@ -137,69 +138,10 @@ if ! cflags=$(pc --cflags) || ! libs=$(pc --libs) ||
 fi
 # Word lists, split on blanks as a compiler command line would be.
 read -ra cflags_a <<<"$cflags"
-read -ra libs_a <<<"$libs"
 ok "pkg-config: cflags '$cflags'"
 ok "pkg-config: libs '$libs'"
 ok "pkg-config: static libs '$slibs'"
-extra=(-std=c11 -Wall -Wextra -Werror)
-# shellcheck disable=SC2054 # one option with a comma-separated value
-[[ -n $sanitize ]] && extra+=(-fsanitize=address,undefined)
 cc=${CC:-cc}
-want="subject=CN=client.test"
-# The mbedTLS the build was made with is the one the consumer runs on.
-if [[ -n ${MBEDTLS_PREFIX:-} ]]; then
-	v=$(grep -hs '^#define MBEDTLS_VERSION_STRING ' \
-		"$MBEDTLS_PREFIX/include/mbedtls/build_info.h" \
-		"$MBEDTLS_PREFIX/include/mbedtls/version.h" | head -1 |
-		sed 's/.*"\(.*\)".*/\1/')
-	[[ -n $v ]] && want="$want key=EC P-256 mbedtls=$v"
-fi
-
-# Shared.
-if $cc "${extra[@]}" -o "$stage/consumer-shared" "$stage/consumer.c" \
-	"${cflags_a[@]}" "${libs_a[@]}" >"$stage/cc.log" 2>&1; then
-	ok "consumer compiles and links shared"
-	deps=$(LD_LIBRARY_PATH=$libdir ldd "$stage/consumer-shared")
-	if grep -q "libmtls.so.0 => $libdir/libmtls.so.0" <<<"$deps"; then
-		ok "shared consumer loads the installed libmtls.so.0"
-	else
-		bad "shared consumer does not use $libdir/libmtls.so.0: $deps"
-	fi
-	out=$(LD_LIBRARY_PATH=$libdir "$stage/consumer-shared" \
-		"$pki/client-ec.crt" "$pki/client-ec.key" 2>&1)
-	if [[ $out == *"$want"* ]]; then
-		ok "shared consumer: $out"
-	else
-		bad "shared consumer printed: $out"
-	fi
-else
-	cat "$stage/cc.log"
-	bad "consumer does not build shared"
-fi
-
-# Static libmtls (libc and mbedTLS as the system has them): -lmtls would
-# pick the .so, so ask for the archive by name.
-read -ra slibs_a <<<"${slibs//-lmtls/-l:libmtls.a}"
-if $cc "${extra[@]}" -o "$stage/consumer-static" "$stage/consumer.c" \
-	"${cflags_a[@]}" "${slibs_a[@]}" >"$stage/cc.log" 2>&1; then
-	ok "consumer compiles and links with libmtls.a (pkg-config --static)"
-	deps=$(ldd "$stage/consumer-static" 2>&1)
-	if grep -q libmtls <<<"$deps"; then
-		bad "static consumer still needs libmtls: $deps"
-	else
-		ok "static consumer has no libmtls dependency"
-	fi
-	out=$(env -u LD_LIBRARY_PATH "$stage/consumer-static" \
-		"$pki/client-ec.crt" "$pki/client-ec.key" 2>&1)
-	if [[ $out == *"$want"* ]]; then
-		ok "static consumer: $out"
-	else
-		bad "static consumer printed: $out"
-	fi
-else
-	cat "$stage/cc.log"
-	bad "consumer does not build with libmtls.a"
-fi
 
 # The installed header stands alone, in C and C++.
 if echo '#include <mtls.h>' | $cc -std=c11 -Wall -Wextra -Werror -pedantic \
