@@ -433,6 +433,71 @@ MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
 MTLS_API int mtls_ctx_reload(mtls_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* Watching files: reload when they change                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A watch reloads contexts (mtls_ctx_reload) when a file they were loaded
+ * from changes: rewritten in place, renamed over, or swapped under a
+ * symlink as Kubernetes secret volumes do ("..data").  It watches the
+ * directories holding the files (inotify), waits until they have been
+ * quiet for the debounce delay (a file being written is never loaded
+ * half-way), then compares what each path resolves to with what was last
+ * loaded.  Where inotify is unavailable, or with MTLS_WATCH_POLL (or the
+ * environment variable MTLS_WATCH_POLL=1), it looks every poll interval
+ * instead.  A reload that fails keeps the previous material (the error is
+ * logged and returned); the next change is tried again.
+ *
+ * Event loop use: put mtls_watch_fd() in poll/epoll for reading (when it
+ * is >= 0) and call mtls_watch_process() when it is readable and whenever
+ * mtls_watch_timeout() milliseconds have passed.  No thread is started.
+ * One thread uses a watch at a time; the contexts it reloads may serve
+ * connections in other threads meanwhile.  The watch holds a reference to
+ * each context added (freed contexts stay valid until mtls_watch_free). */
+typedef struct mtls_watch mtls_watch; /* opaque */
+
+#define MTLS_WATCH_NOTIFY_ONLY 1u /* report changes, reload nothing */
+#define MTLS_WATCH_POLL        2u /* look every poll interval, no inotify */
+
+/* A watch with no files yet; NULL only when out of memory. */
+MTLS_API mtls_watch *mtls_watch_new(unsigned flags);
+
+/* Watches every file ctx was loaded from by path (pair, CA file or
+ * directory, CRL; not "system" nor memory) and those of its hosts
+ * (mtls_ctx_add_host), as they are now: files loaded later need another
+ * call.  0, or MTLS_ERR_NO_MEMORY / _INVALID_ARG (the watch unchanged). */
+MTLS_API int mtls_watch_add_ctx(mtls_watch *w, mtls_ctx *ctx);
+
+/* Watches one more file (a program's own configuration, say): its changes
+ * are reported by mtls_watch_process(), nothing is reloaded for it. */
+MTLS_API int mtls_watch_add_file(mtls_watch *w, const char *path);
+
+/* Quiet time before acting on a change (default 1000 ms) and the poll
+ * interval when polling (default 5000 ms, > 0). */
+MTLS_API int mtls_watch_set_delays(mtls_watch *w, unsigned debounce_ms,
+                                   unsigned poll_ms);
+
+/* The descriptor to wait on for reading, or -1 when polling.  Owned by
+ * the watch. */
+MTLS_API int mtls_watch_fd(const mtls_watch *w);
+
+/* Milliseconds until mtls_watch_process() must run again (0: now), or -1
+ * when only the descriptor matters. */
+MTLS_API int mtls_watch_timeout(const mtls_watch *w);
+
+/* Does what is due, without blocking: > 0 the number of contexts reloaded
+ * (with MTLS_WATCH_NOTIFY_ONLY, of changes seen; a file added with
+ * mtls_watch_add_file counts one), 0 nothing to do yet, < 0 the first
+ * failed reload's error code (mtls_watch_error() says which file and why;
+ * the other contexts were still reloaded). */
+MTLS_API int mtls_watch_process(mtls_watch *w);
+
+/* Why the last call failed, or NULL.  Owned by the watch. */
+MTLS_API const char *mtls_watch_error(const mtls_watch *w);
+
+/* Stops watching and drops the references; NULL is a no-op. */
+MTLS_API void mtls_watch_free(mtls_watch *w);
+
+/* ------------------------------------------------------------------------ */
 /* Connections                                                               */
 /* ------------------------------------------------------------------------ */
 

@@ -175,3 +175,25 @@ void mtls__hosts_free(mtls_hosts *h)
 	free(h->slots);
 	free(h);
 }
+
+size_t mtls__hosts_list(const mtls_hosts *h, mtls_ctx **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; h != NULL && i < h->cap; i++) {
+		const slot *s = &h->slots[i];
+		size_t j;
+
+		if (s->name == NULL)
+			continue;
+		for (j = 0; j < n && j < max && out[j] != s->host; j++)
+			;
+		if (out != NULL && j < n)
+			continue; /* one host under several names */
+		if (out != NULL && n < max)
+			out[n] = s->host;
+		if (out == NULL || n < max)
+			n++;
+	}
+	return n;
+}

@@ -279,6 +279,9 @@ mtls_ctx *mtls__hosts_find(const mtls_hosts *h, const char *name, size_t len,
  * label, no trailing dot.  Anything else is refused in the handshake. */
 int mtls__sni_valid(const char *name, size_t len);
 void mtls__hosts_free(mtls_hosts *h);
+/* The distinct host contexts of the table: with out NULL, the number of
+ * names (an upper bound); else fills out (up to max) and returns how many. */
+size_t mtls__hosts_list(const mtls_hosts *h, mtls_ctx **out, size_t max);
 
 /* ---- suites.c: cipher suites offered ------------------------------------ */
 

@@ -581,6 +581,16 @@ static int directive(struct parser *p, char **w, int n)
 	if (strcmp(w[0], "max_handshakes_per_source") == 0)
 		return set_count(p, &p->cfg->max_hs_src,
 		                 &p->cfg->max_hs_src_line, w, n);
+	if (strcmp(w[0], "watch") == 0) {
+		if (n != 2 || (strcmp(w[1], "on") != 0 &&
+		               strcmp(w[1], "off") != 0 &&
+		               strcmp(w[1], "poll") != 0))
+			return fail(p, p->line, "watch is on, off or poll");
+		p->cfg->watch = strcmp(w[1], "on") == 0    ? PXY_WATCH_ON
+		                : strcmp(w[1], "poll") == 0 ? PXY_WATCH_POLL
+		                                            : PXY_WATCH_OFF;
+		return 0;
+	}
 	if (strcmp(w[0], "log_level") == 0) {
 		if (n != 2 || (p->cfg->log_level = pxy_log_level_parse(w[1])) < 0)
 			return fail(p, p->line,
@@ -811,6 +821,7 @@ static int parse(struct pxy_config *cfg, const char *text, size_t len,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = MTLS_LOG_INFO;
 	cfg->workers = 1;
+	cfg->watch = PXY_WATCH_ON;
 	cfg->max_conns = PXY_MAX_CONNECTIONS;
 	cfg->max_hs = PXY_MAX_HANDSHAKES;
 	cfg->max_hs_src = PXY_MAX_HANDSHAKES_PER_SOURCE;

@@ -108,6 +108,7 @@ struct pxy_config {
 	int log_level;            /* MTLS_LOG_* */
 	int workers;              /* worker processes (default 1) */
 	int workers_line;
+	enum { PXY_WATCH_ON, PXY_WATCH_OFF, PXY_WATCH_POLL } watch; /* watch.c */
 	size_t max_conns;         /* connections open at once, all listeners */
 	size_t max_hs;            /* client handshakes in progress */
 	size_t max_hs_src;        /* ... from one IPv4 address or IPv6 /64 */

@@ -10,7 +10,7 @@
  *
  * Modules: listen.c (listening sockets, accept), conn.c (a connection's
  * life), relay.c (its bytes), health.c (active checks), reload.c (a new
- * configuration generation).
+ * configuration generation), watch.c (reload when files change).
  */
 #include "proxy.h"
 #include "admit.h"
@@ -19,6 +19,7 @@
 #include "listen.h"
 #include "log.h"
 #include "reload.h"
+#include "watch.h"
 #include "timer.h"
 
 #include <errno.h>
@@ -71,6 +72,8 @@ static void dispatch(struct epoll_event *ev)
 		pxy_listener_event((struct listener *)kind);
 	else if (*kind == K_PROBE)
 		pxy_health_event((struct probe *)kind);
+	else if (*kind == K_WATCH)
+		pxy_watch_event((struct pxy_watch *)kind);
 	else
 		pxy_conn_event((struct side *)kind, ev->events);
 }
@@ -89,6 +92,7 @@ int pxy_run(struct pxy_config *cfg)
 	}
 	if (pxy_listeners_attach(cfg) != 0)
 		goto out;
+	pxy_watch_start(cfg);
 	for (;;) {
 		int n = epoll_wait(pxy_ep, evs, 128,
 		                   pxy_runq_pending() ? 0 : 1000);
@@ -110,9 +114,14 @@ int pxy_run(struct pxy_config *cfg)
 		}
 		pxy_conn_bury();
 		pxy_health_bury();
-		if (reload_requested && stop_at == 0 && !stop_requested) {
+		if (stop_at == 0 && !stop_requested &&
+		    (reload_requested || pxy_watch_due())) {
+			const char *why = reload_requested ? "SIGHUP"
+			                                   : "files changed";
+
 			reload_requested = 0;
-			pxy_reload_now();
+			if (pxy_reload_now(why) == 0)
+				pxy_watch_start(pxy_current);
 		}
 		if (stop_requested && stop_at == 0) {
 			pxy_log(MTLS_LOG_INFO, "stopping: %zu connection(s) "
@@ -121,6 +130,7 @@ int pxy_run(struct pxy_config *cfg)
 			pxy_listeners_detach();
 			pxy_stop_listening(pxy_current);
 			pxy_health_cancel();
+			pxy_watch_stop();
 			stop_at = t + STOP_GRACE;
 		}
 		if (stop_at != 0 && (pxy_conn_count() == 0 || t >= stop_at))
@@ -129,6 +139,7 @@ int pxy_run(struct pxy_config *cfg)
 	pxy_conn_close_all("proxy shutting down");
 	rc = 0;
 out:
+	pxy_watch_stop();
 	pxy_listeners_detach();
 	pxy_health_cancel();
 	pxy_conn_bury();

@@ -12,17 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void pxy_reload_now(void)
+int pxy_reload_now(const char *why)
 {
 	struct pxy_config *n = calloc(1, sizeof(*n)), *old = pxy_current;
 	size_t kept = 0, opened = 0, closed = 0;
 	char err[1024];
 
-	pxy_log(MTLS_LOG_INFO, "SIGHUP: reloading %s", old->path);
+	pxy_log(MTLS_LOG_INFO, "%s: reloading %s", why, old->path);
 	if (n == NULL) {
 		pxy_log(MTLS_LOG_ERROR, "reload failed: out of memory; still "
 		        "serving the previous configuration");
-		return;
+		return -1;
 	}
 	if (pxy_config_load(n, old->path, NULL, err, sizeof(err)) != 0) {
 		free(n);
@@ -53,8 +53,9 @@ void pxy_reload_now(void)
 	        "previous configuration", n->path, kept, opened, closed,
 	        pxy_conn_count());
 	pxy_config_unref(old); /* freed once its last connection ends */
-	return;
+	return 0;
 fail:
 	pxy_log(MTLS_LOG_ERROR, "reload failed: %s; still serving the "
 	        "previous configuration", err);
+	return -1;
 }

@@ -15,7 +15,9 @@
 
 #include "loop.h"
 
-/* Reloads pxy_current->path now (from the loop, not a signal handler). */
-void pxy_reload_now(void);
+/* Reloads pxy_current->path now (from the loop, not a signal handler);
+ * why ("SIGHUP", "files changed") starts its log line.  0 when the new
+ * generation is serving, -1 when the current one stays. */
+int pxy_reload_now(const char *why);
 
 #endif
