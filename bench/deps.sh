@@ -12,6 +12,7 @@ need() { # need CMD-OR-PATH PACKAGE
 need /usr/include/openssl/ssl.h libssl-dev
 need gnuplot gnuplot-nox
 need taskset util-linux
+need curl curl # the check that a client without a certificate is refused
 need valgrind valgrind # callgrind: instructions per operation
 if [[ ${1:-} != --no-servers ]]; then
     need nginx nginx-light

@@ -46,7 +46,7 @@ MEM = [("mem_tls12", f"KiB per idle conn, TLS 1.2 ({A.nidle})"),
        ("mem_tls13", f"KiB per idle conn, TLS 1.3 ({A.nidle})")]
 
 # (row, cell) -> list of timed repetitions; instructions; memory; n/a notes; start failures
-cpu, instr, mem, na, failed = {}, {}, {}, {}, set()
+cpu, instr, mem, na, failed = {}, {}, {}, {}, {}
 for r in recs:
     k = (r["row"], r["cell"])
     if r["kind"] == "cpu":
@@ -58,7 +58,7 @@ for r in recs:
     elif r["kind"] == "na":
         na[k] = r["note"]
     elif r["kind"] == "failed":
-        failed.add(r["row"])
+        failed[r["row"]] = r["note"] or "did not start"
 
 
 def per_op(r):  # server CPU seconds per operation (or per MiB)
@@ -178,7 +178,7 @@ def ratio_table(title, value, note):
     w("|---" * (len(CELLS) + 1) + "|")
     for row in rows:
         if row in failed:
-            w(f"| {row} | did not start |" + " |" * (len(CELLS) - 1))
+            w(f"| {row} | {failed[row]} |" + " |" * (len(CELLS) - 1))
             continue
         cellsout = []
         for c, _ in CELLS:
@@ -271,7 +271,7 @@ if "lighttpd" in rows and same:
             continue
         ca = fmt_us(a[0]) + " µs" + a[4] if a else "–"
         cb = fmt_us(b[0]) + " µs" + b[4] if b else "–"
-        rc = f"{a[0] / b[0]:.2f}" if a and b else "–"
+        rc = f"{a[0] / b[0]:.2f}" if a and b and b[0] > 0 else "–"
         ri = f"{ia / ib:.2f}" if ia and ib else "–"
         w(f"| {name} | {ca} | {cb} | {rc} | {ri} |")
     w("")
