@@ -10,6 +10,7 @@ ap = argparse.ArgumentParser()
 for a in ("results", "scale", "out", "chart", "machine", "versions", "command", "duration", "reps",
           "nidle", "nbig", "smoke", "quick", "commit", "load"):
     ap.add_argument("--" + a, required=True)
+ap.add_argument("--date", default="")  # of the run, when re-rendering its results.tsv later
 A = ap.parse_args()
 BASE = "nginx-stream"
 LG_BUSY, SRV_BUSY = 90.0, 90.0  # % of one core
@@ -120,8 +121,8 @@ elif A.quick == "1":
     title += " (quick run: one repetition of short cells)"
 w(title)
 w("")
-w(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; commit {A.commit} "
-  "(plus the working tree)")
+date = A.date or f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+w(f"- Date: {date}; commit {A.commit} (plus the working tree)")
 w(f"- Command: `{A.command}` (what `make bench` runs; {A.reps} interleaved repetition(s) of {A.duration} s "
   "per timed cell, after a warm-up operation per client process)")
 w(f"- Machine: {A.machine}")
@@ -169,19 +170,19 @@ w("- lighttpd is an HTTP server, not a stream proxy: it serves the responses its
 w("")
 
 
-def ratio_table(title, value, note):
+def ratio_table(title, value, note, cells=CELLS):
     w(title)
     w("")
     w(note)
     w("")
-    w("| server | " + " | ".join(c[1] for c in CELLS) + " |")
-    w("|---" * (len(CELLS) + 1) + "|")
+    w("| server | " + " | ".join(c[1] for c in cells) + " |")
+    w("|---" * (len(cells) + 1) + "|")
     for row in rows:
         if row in failed:
-            w(f"| {row} | {failed[row]} |" + " |" * (len(CELLS) - 1))
+            w(f"| {row} | {failed[row]} |" + " |" * (len(cells) - 1))
             continue
         cellsout = []
-        for c, _ in CELLS:
+        for c, _ in cells:
             v, b = value(row, c), value(BASE, c)
             if v is None or b is None or b == 0:
                 cellsout.append(empty(row, c))
@@ -207,7 +208,7 @@ ratio_table("## Server CPU per operation, relative to nginx stream (lower is bet
 if instr:
     ratio_table("## Instructions per operation, relative to nginx stream (callgrind; lower is better)",
                 instr_of, "The same ratio counted in instructions (noise-free; no kernel time, no cache "
-                "effects).")
+                "effects; the idle-connection cells are not run under callgrind).", CELLS[:6])
 
 w("## Server CPU per operation (µs, median [min–max] of the repetitions)")
 w("")
