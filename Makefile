@@ -136,11 +136,17 @@ uninstall-mtls-proxy:
 # ---- END mtls-proxy block ---------------------------------------------------
 
 # ---- bench (bench/) -- BEGIN bench block ------------------------------------
-# make bench        full run: every server, every cell; writes bench/RESULTS.md
+# make bench        full run: mtls-proxy (each build of BENCH_BUILDS), nginx stream,
+#                   HAProxy, stunnel, lighttpd (mod_mbedtls); server CPU per operation
+#                   (primary, interleaved repetitions), callgrind instructions per
+#                   operation, memory per idle connection; writes bench/RESULTS.md
 #                   and bench/results.svg (about 15 minutes on 2 cores)
 # make bench-smoke  CI smoke: each server starts, a few handshakes succeed,
 #                   the table is written; non-zero on any failure
-# BENCH_ARGS=--mbedtls36 adds the mbedTLS 3.6 rows (fetched like check-mbedtls36).
+# BENCH_BUILDS="build build/mbedtls36 build/tuned"  mtls-proxy builds compared
+#                   (default "build build/mbedtls36"; smoke: "build"); a directory
+#                   other than these two is used as built and skipped if absent.
+# BENCH_QUICK=1     one short repetition, fewer callgrind operations (minutes).
 BENCH_BINS := $(BUILD)/bench/raw_server $(BUILD)/bench/mtls_server \
               $(BUILD)/bench/backend $(BUILD)/bench/loadgen $(BUILD)/bench/scale \
               $(BUILD)/bench/ecp_tables
@@ -174,10 +180,10 @@ $(BUILD)/bench/loadgen: bench/loadgen.c
 	$(CC) $(CSTD) $(OPT) $(WARN) -o $@ $< -lssl -lcrypto
 
 bench:
-	@bench/run $(BENCH_ARGS)
+	@BENCH_BUILDS="$(BENCH_BUILDS)" BENCH_QUICK="$(BENCH_QUICK)" bench/run $(BENCH_ARGS)
 
 bench-smoke:
-	@bench/run --smoke $(BENCH_ARGS)
+	@BENCH_BUILDS="$(BENCH_BUILDS)" bench/run --smoke $(BENCH_ARGS)
 # ---- END bench block --------------------------------------------------------
 
 # ---- tests ----------------------------------------------------------------

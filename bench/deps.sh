@@ -2,7 +2,7 @@
 # Install what the benchmark needs from Debian packages, only when missing.
 # Usage: bench/deps.sh [--no-servers]   (as root; no system daemon is started)
 # A temporary /usr/sbin/policy-rc.d returning 101 stops the packages' init scripts from
-# starting nginx/haproxy/stunnel as system services; it is removed afterwards (only if we made it).
+# starting nginx/haproxy/stunnel/lighttpd as system services; it is removed afterwards (only if we made it).
 set -euo pipefail
 
 want=()
@@ -12,12 +12,17 @@ need() { # need CMD-OR-PATH PACKAGE
 need /usr/include/openssl/ssl.h libssl-dev
 need gnuplot gnuplot-nox
 need taskset util-linux
+need curl curl # the check that a client without a certificate is refused
+need valgrind valgrind # callgrind: instructions per operation
 if [[ ${1:-} != --no-servers ]]; then
     need nginx nginx-light
     need haproxy haproxy
     need stunnel4 stunnel4
     # nginx-light builds the stream module as a dynamic module shipped separately.
     need /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
+    # lighttpd on mbedTLS (bookworm: 2.28): the same-crypto peer of mtls-proxy.
+    need lighttpd lighttpd
+    need /usr/lib/lighttpd/mod_mbedtls.so lighttpd-mod-mbedtls
 fi
 ((${#want[@]} == 0)) && exit 0
 

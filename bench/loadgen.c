@@ -18,10 +18,24 @@
  * Options: -h HOST (127.0.0.1), -c N concurrency (processes, one
  * connection each), -d SECONDS, -n MAX operations per process, --tls1.2,
  * --tls1.3, --groups P-256|X25519.
+ * Measurement options (full, resume, keepalive, bulk):
+ *   -w K          K warm-up operations per process first, not counted (in
+ *                 resume mode the first one gets the session to re-offer;
+ *                 in keepalive and bulk the connection stays open).
+ *   --server PID  a process whose CPU (utime+stime from /proc, PID and all
+ *                 its descendants) is sampled when every process has
+ *                 finished its warm-up and again when all are done:
+ *                 srv_cpu_s.  Repeatable.
+ *   --side PID    the same for a helper on the client's side (the plain
+ *                 backend of a stream server): side_cpu_s.
+ *   --hook CMD    run CMD (sh -c) between the warm-up and the counted
+ *                 operations (e.g. "callgrind_control -z PID").
  * Every loop is bounded by the duration and by the count.
  * Output, one line: mode=.. ok=.. err=.. resumed=.. secs=.. rate=..
- * mbps=.. p50_ms=.. p99_ms=.. cpu_s=.. (latency of an operation: a full
- * connection in full/resume, a request in keepalive, a body in bulk).
+ * mbps=.. bytes=.. p50_ms=.. p99_ms=.. cpu_s=.. srv_cpu_s=.. side_cpu_s=..
+ * wall_s=.. (latency of an operation: a full connection in full/resume, a
+ * request in keepalive, a body in bulk; cpu_s is the load generator's own
+ * CPU during the counted operations; wall_s the counted phase's length).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +43,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +60,7 @@
 
 #define MAX_LAT 200000 /* latency samples kept per process */
 #define MAX_PROCS 256
+#define MAX_WATCH 16 /* --server / --side PIDs */
 
 enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE, M_IDLE_RESUME };
 
@@ -52,14 +68,17 @@ static struct {
 	const char *host, *ca, *cert, *key, *groups;
 	int port, conc, version;
 	double secs;
-	long max_ops;
+	long max_ops, warmup;
 	enum mode mode;
+	const char *hook;
+	int nserver, nside;
+	pid_t server[MAX_WATCH], side[MAX_WATCH];
 } opt = {"127.0.0.1", NULL, NULL, NULL, "P-256", 0, 1, 0, 5.0, 10000000,
-         M_FULL};
+         0, M_FULL, NULL, 0, 0, {0}, {0}};
 
 struct result {
 	uint64_t ok, err, resumed, bytes, nlat;
-	double secs;
+	double secs, cpu;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -212,22 +231,102 @@ static long request(SSL *s, const char *path)
 	return body == clen ? clen : -1;
 }
 
+static double self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime+stime of pid and its descendants, in clock ticks (depth-bounded:
+ * a server's process tree is shallow). */
+static unsigned long long tree_ticks(pid_t pid, int depth)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0, ut = 0, st = 0;
+	FILE *f;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after "comm)": state ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime stime */
+	if (p == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	           &ut, &st) != 2)
+		return 0;
+	t = ut + st;
+	if (depth >= 4)
+		return t;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char cpath[320];
+		long c;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children",
+		         (int)pid, e->d_name);
+		f = fopen(cpath, "r");
+		if (f == NULL)
+			continue;
+		while (fscanf(f, "%ld", &c) == 1)
+			t += tree_ticks((pid_t)c, depth + 1);
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+	return t;
+}
+
+static unsigned long long watch_ticks(const pid_t *pids, int n)
+{
+	unsigned long long t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += tree_ticks(pids[i], 0);
+	return t;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
 	float x = *(const float *)a, y = *(const float *)b;
 	return (x > y) - (x < y);
 }
 
-/* One worker process's job; latencies (ms) into lat. */
-static void work(SSL_CTX *c, struct result *r, float *lat)
+/* One worker process's job; latencies (ms) into lat.  After the warm-up
+ * it writes a byte to ready_fd and waits for go_fd to close. */
+static void work(SSL_CTX *c, struct result *r, float *lat, int ready_fd,
+                 int go_fd)
 {
-	double t0 = now(), end = t0 + opt.secs;
+	double t0 = now(), end = t0 + opt.secs + 60.0, cpu0 = 0;
 	SSL_SESSION *sess = NULL;
 	SSL *s = NULL;
+	int passed = 0;
 
-	for (long i = 0; i < opt.max_ops && now() < end && !stop_flag; i++) {
-		double a = now();
+	for (long i = 0; i < opt.max_ops + opt.warmup && now() < end && !stop_flag;
+	     i++) {
+		double a;
 		long got;
+
+		if (i == opt.warmup) {
+			char ch = 'r';
+			if (write(ready_fd, &ch, 1) != 1 || read(go_fd, &ch, 1) != 0)
+				break;
+			passed = 1;
+			memset(r, 0, sizeof(*r));
+			t0 = now();
+			end = t0 + opt.secs;
+			cpu0 = self_cpu();
+		}
+		a = now();
 
 		switch (opt.mode) {
 		case M_FULL:
@@ -266,9 +365,16 @@ static void work(SSL_CTX *c, struct result *r, float *lat)
 		if (r->nlat < MAX_LAT)
 			lat[r->nlat++] = (float)((now() - a) * 1000.0);
 	}
+	if (!passed) {
+		/* warm-up never finished: tell the parent, report nothing */
+		char ch = 'r';
+		if (write(ready_fd, &ch, 1) == 1 && read(go_fd, &ch, 1) == 0)
+			r->err = 1;
+	}
+	r->secs = now() - t0;
+	r->cpu = self_cpu() - cpu0;
 	tls_close(s, 1);
 	SSL_SESSION_free(sess);
-	r->secs = now() - t0;
 }
 
 static int run_idle(SSL_CTX *c)
@@ -308,7 +414,8 @@ static void usage(void)
 	        "usage: loadgen -p PORT -m full|resume|keepalive|bulk|idle|idle-resume "
 	        "--ca CA --cert CHAIN --key KEY\n"
 	        "       [-h HOST] [-c N] [-d SECS] [-n MAX] [--tls1.2|--tls1.3] "
-	        "[--groups P-256|X25519]\n");
+	        "[--groups P-256|X25519]\n"
+	        "       [-w WARMUP] [--server PID]... [--side PID]... [--hook CMD]\n");
 	exit(2);
 }
 
@@ -317,16 +424,29 @@ static void parse(int argc, char **argv)
 	static const struct option lo[] = {
 		{"ca", 1, 0, 'A'},      {"cert", 1, 0, 'C'},   {"key", 1, 0, 'K'},
 		{"tls1.2", 0, 0, '2'},  {"tls1.3", 0, 0, '3'}, {"groups", 1, 0, 'g'},
+		{"server", 1, 0, 'S'},  {"side", 1, 0, 's'},   {"hook", 1, 0, 'H'},
 		{0, 0, 0, 0}};
 	int o;
 
-	while ((o = getopt_long(argc, argv, "h:p:m:c:d:n:", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h:p:m:c:d:n:w:", lo, NULL)) != -1) {
 		switch (o) {
 		case 'h': opt.host = optarg; break;
 		case 'p': opt.port = atoi(optarg); break;
 		case 'c': opt.conc = atoi(optarg); break;
 		case 'd': opt.secs = atof(optarg); break;
 		case 'n': opt.max_ops = atol(optarg); break;
+		case 'w': opt.warmup = atol(optarg); break;
+		case 'H': opt.hook = optarg; break;
+		case 'S':
+			if (opt.nserver == MAX_WATCH || atoi(optarg) <= 0)
+				usage();
+			opt.server[opt.nserver++] = (pid_t)atoi(optarg);
+			break;
+		case 's':
+			if (opt.nside == MAX_WATCH || atoi(optarg) <= 0)
+				usage();
+			opt.side[opt.nside++] = (pid_t)atoi(optarg);
+			break;
 		case 'A': opt.ca = optarg; break;
 		case 'C': opt.cert = optarg; break;
 		case 'K': opt.key = optarg; break;
@@ -346,7 +466,7 @@ static void parse(int argc, char **argv)
 		}
 	}
 	if (!opt.port || !opt.ca || !opt.cert || !opt.key || opt.conc < 1 ||
-	    opt.secs <= 0 || opt.max_ops < 1 ||
+	    opt.secs <= 0 || opt.max_ops < 1 || opt.warmup < 0 ||
 	    (opt.mode < M_IDLE && opt.conc > MAX_PROCS))
 		usage();
 }
@@ -356,12 +476,12 @@ int main(int argc, char **argv)
 	static const char *names[] = {"full", "resume", "keepalive", "bulk",
 	                              "idle", "idle-resume"};
 	struct result tot = {0};
-	struct rusage ru;
 	pid_t pids[MAX_PROCS];
-	int fds[MAX_PROCS];
+	int fds[MAX_PROCS], ready[2], go[2], nready = 0;
 	float *all;
 	size_t nall = 0;
-	double cpu, wall = 0;
+	double wall = 0, t_go, t_end, hz = (double)sysconf(_SC_CLK_TCK);
+	unsigned long long srv0, srv1, side0, side1;
 	SSL_CTX *c;
 
 	parse(argc, argv);
@@ -373,6 +493,10 @@ int main(int argc, char **argv)
 	if (opt.mode >= M_IDLE)
 		return run_idle(c);
 
+	/* ready: each worker writes one byte after its warm-up; go: closed by
+	 * the parent when the counted phase starts. */
+	if (pipe(ready) != 0 || pipe(go) != 0)
+		return 1;
 	for (int i = 0; i < opt.conc; i++) {
 		int p[2];
 		if (pipe(p) != 0)
@@ -384,16 +508,38 @@ int main(int argc, char **argv)
 			if (lat == NULL)
 				_exit(1);
 			close(p[0]);
-			work(c, &r, lat);
+			close(ready[0]);
+			close(go[1]);
+			work(c, &r, lat, ready[1], go[0]);
 			if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r) ||
 			    write(p[1], lat, r.nlat * sizeof(float)) !=
 			            (ssize_t)(r.nlat * sizeof(float)))
 				_exit(1);
 			_exit(0);
 		}
+		if (pids[i] < 0)
+			return 1;
 		close(p[1]);
 		fds[i] = p[0];
 	}
+	close(ready[1]);
+	close(go[0]);
+	for (int guard = 0; nready < opt.conc && guard < 100000; guard++) {
+		char b[MAX_PROCS];
+		ssize_t n = read(ready[0], b, sizeof(b));
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break; /* a worker died: its result will be missing */
+		if (n > 0)
+			nready += (int)n;
+	}
+	close(ready[0]);
+	srv0 = watch_ticks(opt.server, opt.nserver);
+	side0 = watch_ticks(opt.side, opt.nside);
+	if (opt.hook != NULL && system(opt.hook) != 0)
+		fprintf(stderr, "loadgen: hook failed: %s\n", opt.hook);
+	t_go = now();
+	close(go[1]);
+
 	all = malloc((size_t)opt.conc * MAX_LAT * sizeof(float));
 	for (int i = 0; i < opt.conc; i++) {
 		struct result r;
@@ -406,6 +552,7 @@ int main(int argc, char **argv)
 			tot.err += r.err;
 			tot.resumed += r.resumed;
 			tot.bytes += r.bytes;
+			tot.cpu += r.cpu;
 			if (r.secs > wall)
 				wall = r.secs;
 		} else {
@@ -415,18 +562,22 @@ int main(int argc, char **argv)
 			fclose(f);
 		waitpid(pids[i], NULL, 0);
 	}
-	getrusage(RUSAGE_CHILDREN, &ru);
-	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	t_end = now();
+	srv1 = watch_ticks(opt.server, opt.nserver);
+	side1 = watch_ticks(opt.side, opt.nside);
 	if (all != NULL && nall > 0)
 		qsort(all, nall, sizeof(float), cmp_float);
 	printf("mode=%s conc=%d ok=%llu err=%llu resumed=%llu secs=%.3f "
-	       "rate=%.1f mbps=%.1f p50_ms=%.3f p99_ms=%.3f cpu_s=%.3f\n",
+	       "rate=%.1f mbps=%.1f bytes=%llu p50_ms=%.3f p99_ms=%.3f "
+	       "cpu_s=%.3f srv_cpu_s=%.3f side_cpu_s=%.3f wall_s=%.3f\n",
 	       names[opt.mode], opt.conc, (unsigned long long)tot.ok,
 	       (unsigned long long)tot.err, (unsigned long long)tot.resumed, wall,
 	       wall > 0 ? (double)tot.ok / wall : 0.0,
 	       wall > 0 ? (double)tot.bytes / wall / 1e6 : 0.0,
-	       nall ? all[nall / 2] : 0.0, nall ? all[nall * 99 / 100] : 0.0, cpu);
+	       (unsigned long long)tot.bytes, nall ? all[nall / 2] : 0.0,
+	       nall ? all[nall * 99 / 100] : 0.0, tot.cpu,
+	       (double)(srv1 - srv0) / hz, (double)(side1 - side0) / hz,
+	       t_end - t_go);
 	free(all);
 	SSL_CTX_free(c);
 	return tot.ok > 0 && tot.err == 0 ? 0 : 1;

@@ -1,226 +1,386 @@
 #!/usr/bin/env python3
-"""Writes bench/RESULTS.md and the chart from bench/run's results.tsv and scale.txt."""
-import argparse, csv, datetime, os, shutil, subprocess, tempfile
+"""Writes bench/RESULTS.md and the chart from bench/run's results.tsv and scale.txt.
+
+Primary figure: the server's CPU per operation (median over interleaved repetitions), as a ratio to
+nginx stream (lower is better); callgrind instructions per operation as the noise-free cross-check;
+throughput secondary."""
+import argparse, csv, datetime, os, shutil, statistics, subprocess, tempfile
 
 ap = argparse.ArgumentParser()
-for a in ("results", "scale", "out", "chart", "machine", "versions", "command",
-          "duration", "smoke", "commit"):
+for a in ("results", "scale", "out", "chart", "machine", "versions", "command", "duration", "reps",
+          "nidle", "nbig", "smoke", "quick", "commit", "load"):
     ap.add_argument("--" + a, required=True)
-ap.add_argument("--wrapper", default="")  # bench/wrapper-cost output, optional
+ap.add_argument("--date", default="")  # of the run, when re-rendering its results.tsv later
 A = ap.parse_args()
+BASE = "nginx-stream"
+LG_BUSY, SRV_BUSY = 90.0, 90.0  # % of one core
 
-rows, cells = [], {}
+rows, recs = [], []
 with open(A.results) as f:
     for r in csv.DictReader(f, delimiter="\t"):
         if r["row"] not in rows:
             rows.append(r["row"])
-        cells[(r["row"], r["cell"])] = r
-
-scale = []  # list of dicts, one per build
-for line in open(A.scale):
-    for kv in line.split():
-        if "=" not in kv:
-            continue
-        k, v = kv.split("=", 1)
-        if k == "build":
-            scale.append({})
-        if scale:
-            scale[-1][k] = v
+        recs.append(r)
 
 
-def num(row, cell):
-    r = cells.get((row, cell))
+# mtls-proxy builds first (in run order), then the peers
+PEERS = ["nginx-stream", "haproxy-tcp", "stunnel", "lighttpd"]
+first = list(rows)
+rows.sort(key=lambda r: (PEERS.index(r) + 1 if r in PEERS else 0, first.index(r)))
+
+
+def fl(x):
     try:
-        return float(r["value"]) if r and r["unit"] not in ("failed",) else None
+        return float(x)
     except (TypeError, ValueError):
+        return 0.0
+
+
+CELLS = [("full_tls12", "full TLS 1.2"), ("resumed_tls12", "resumed TLS 1.2"),
+         ("full_tls13", "full TLS 1.3"), ("resumed_tls13", "resumed TLS 1.3"),
+         ("keepalive", "keep-alive request"), ("bulk", "bulk, per MiB"),
+         ("resumed_tls12_3k", f"resumed TLS 1.2, {A.nbig} idle"),
+         ("keepalive_3k", f"keep-alive, {A.nbig} idle")]
+if A.nbig == "0":
+    CELLS = CELLS[:6]
+MEM = [("mem_tls12", f"KiB per idle conn, TLS 1.2 ({A.nidle})"),
+       ("mem_tls13", f"KiB per idle conn, TLS 1.3 ({A.nidle})")]
+
+# (row, cell) -> list of timed repetitions; instructions; memory; n/a notes; start failures
+cpu, instr, mem, na, failed = {}, {}, {}, {}, {}
+for r in recs:
+    k = (r["row"], r["cell"])
+    if r["kind"] == "cpu":
+        cpu.setdefault(k, []).append(r)
+    elif r["kind"] == "instr" and fl(r["ops"]) > 0 and fl(r["note"]) > 0:
+        instr[k] = fl(r["note"]) / fl(r["ops"])
+    elif r["kind"] == "mem":
+        mem[k] = (fl(r["note"]), int(fl(r["ops"])))
+    elif r["kind"] == "na":
+        na[k] = r["note"]
+    elif r["kind"] == "failed":
+        failed[r["row"]] = r["note"] or "did not start"
+
+
+def per_op(r):  # server CPU seconds per operation (or per MiB)
+    return fl(r["srv_cpu_s"]) / fl(r["ops"]) if fl(r["ops"]) > 0 else None
+
+
+def busy(r):  # server core %, load-generator core % (loadgen + backend), over the counted phase
+    w = fl(r["wall_s"])
+    if w <= 0:
+        return 0.0, 0.0
+    return 100 * fl(r["srv_cpu_s"]) / w, 100 * (fl(r["lg_cpu_s"]) + fl(r["side_cpu_s"])) / w
+
+
+def stats(k):  # median, min, max of server CPU per op; flags
+    vals = [v for v in (per_op(r) for r in cpu.get(k, [])) if v is not None]
+    if not vals:
         return None
+    flags = ""
+    reps = cpu[k]
+    if any(busy(r)[1] > LG_BUSY and busy(r)[0] < SRV_BUSY for r in reps):
+        flags += "ᴸ"
+    if any(int(fl(r["err"])) > 0 for r in reps):
+        flags += "!"
+    return statistics.median(vals), min(vals), max(vals), len(vals), flags
 
 
-def fmt(v, unit=""):
-    if v is None:
-        return "–"
-    if v >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.1f}"
+def unit_of(cell):
+    return "MiB" if cell == "bulk" else "op"
 
 
-def mark(row, cell):
-    r = cells.get((row, cell))
-    if not r or r["unit"] in ("failed", "skipped"):
-        return ""
-    m = ""
-    try:
-        if r["srv_busy"] and float(r["srv_busy"]) < 90:
-            m += "†"
-        if r["cli_busy"] and float(r["cli_busy"]) > 90:
-            m += "‡"
-        if r["err"] and int(r["err"] or 0) > 0:
-            m += "!"
-    except ValueError:
-        pass
-    return m
+def fmt_us(s):
+    us = s * 1e6
+    if us >= 100:
+        return f"{us:,.0f}"
+    return f"{us:.1f}" if us >= 10 else f"{us:.2f}"
 
 
-COLS = [("full_tls12", "full TLS 1.2 hs/s"), ("resumed_tls12", "resumed TLS 1.2 hs/s"),
-        ("full_tls13", "full TLS 1.3 hs/s"), ("resumed_tls13", "resumed TLS 1.3 hs/s"),
-        ("full_tls12_x25519", "full TLS 1.2 X25519 hs/s"), ("keepalive", "keep-alive req/s"),
-        ("full_tls12_rsa", "full TLS 1.2 RSA-2048 hs/s"), ("resumed_tls12_rsa", "resumed TLS 1.2 RSA-2048 hs/s"),
-        ("bulk", "bulk MB/s"), ("mem_per_conn", "KiB per idle conn"),
-        ("mem_per_conn_10k", "KiB per idle conn (10,000)")]
+def fmt_n(v):
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} M"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f} k"
+    return f"{v:.0f}"
+
+
+def empty(row, cell):
+    if (row, cell) in na:
+        return "n/a"
+    return "–"
+
 
 out = []
 w = out.append
 smoke = A.smoke == "1"
-w("# mtls benchmark results" + (" (smoke run: not figures, only a check)" if smoke else ""))
+title = "# mtls benchmark results"
+if smoke:
+    title += " (smoke run: a check, not figures)"
+elif A.quick == "1":
+    title += " (quick run: one repetition of short cells)"
+w(title)
 w("")
-w(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; commit {A.commit} (plus the working tree)")
-w(f"- Command: `{A.command}` (from `make bench`; {A.duration} s per cell)")
+date = A.date or f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+w(f"- Date: {date}; commit {A.commit} (plus the working tree)")
+w(f"- Command: `{A.command}` (what `make bench` runs; {A.reps} interleaved repetition(s) of {A.duration} s "
+  "per timed cell, after a warm-up operation per client process)")
 w(f"- Machine: {A.machine}")
+w(f"- Load: {A.load}. Other jobs shared this machine during the run; the CPU figures count only the "
+  "server's own processes, but a shared core still costs them cache and frequency: where the two "
+  "disagree, trust the callgrind instructions.")
 w(f"- Versions: {A.versions}")
-w("- Set-up: loopback only; every server pinned to core 0 with one worker (nginx `worker_processes 1`, "
-  "HAProxy `nbthread 1`, stunnel's threads all on core 0); load generator (bench/loadgen.c, OpenSSL) and the "
-  "plain backend of stream servers (bench/backend.c) on core 1. Client certificates REQUIRED everywhere; "
-  "the same test PKI (tests/pki.sh: ECDSA P-256 leaves, chain leaf → intermediate → root, client sends "
-  "leaf + intermediate, servers trust the root); the client offers one suite "
-  "(ECDHE-ECDSA-AES128-GCM-SHA256 / TLS_AES_128_GCM_SHA256) and group P-256 unless the cell says X25519.")
-w("- A handshake = TCP connect + TLS handshake + one `GET /` request/response + close (so the server has "
-  "finished the handshake, including TLS 1.3's client Finished; stream servers also open their backend "
-  "connection). Full: no session offered. Resumed: the last session/ticket re-offered. Keep-alive: 16 "
-  "connections in a request/response loop. Bulk: one connection downloading 16 MiB bodies. Memory: server "
-  "RSS (VmRSS, all its processes) after 1,000 idle established connections minus before, divided by 1,000.")
 w("")
-w("Marks: † server process below 90 % of its core (not saturated: the figure is bounded elsewhere); "
-  "‡ client side above 90 % of core 1 (load generator's own CPU + the backend's: the client may be the "
-  "bound); ! some operations failed. CPU is per process (/proc/PID/stat utime+stime, server including "
-  "its children), so other work on the VM does not count as busy; it can still take the core away, and "
-  "this VM is shared with other jobs: repeat a run before trusting a difference under ~10 %.")
+w("## Method")
 w("")
-w("## Results")
+w("- Every server pinned to core 0 with one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, "
+  "stunnel's threads, lighttpd's single process, mtls-proxy's event loop); the load generator "
+  "(bench/loadgen.c, OpenSSL) and the plain keep-alive backend of the stream servers (bench/backend.c) on "
+  "core 1. Loopback only. Client certificates REQUIRED everywhere; the same test PKI (tests/pki.sh: ECDSA "
+  "P-256 leaves, client chain leaf + intermediate, servers trust the root); one suite "
+  "(ECDHE-ECDSA-AES128-GCM-SHA256 / TLS_AES_128_GCM_SHA256), group P-256.")
+w("- **Server CPU per operation** (primary): utime+stime of the server's whole process tree "
+  "(`/proc/PID/stat`, workers and threads included), sampled by the load generator when every client "
+  "process has finished its warm-up and again when all are done, divided by the operations completed in "
+  "between. All servers run at once (idle ones cost nothing), and the repetitions interleave them: cell 1 "
+  "for A B C …, cell 2 for A B C …, then the next repetition. Median of the repetitions, spread = "
+  "(max − min) / median.")
+w("- **Instructions per operation** (cross-check): each server alone under valgrind's callgrind "
+  "(`--trace-children=yes`); per cell two warm-up operations, counters zeroed "
+  "(`callgrind_control -z` on every server process), N operations by one client, dump, totals summed over "
+  "the server's processes, divided by N. Exact and independent of machine load, but it counts "
+  "instructions, not time: cache misses, system-call cost and the kernel's work are not in it.")
+w("- Operations: *full* = TCP connect + TLS handshake without a session + one `GET /` request/response + "
+  "close (the request makes the server finish TLS 1.3's handshake; stream servers also connect to their "
+  "backend, which answers); *resumed* = the same re-offering the last session (TLS 1.2 ticket/ID, TLS 1.3 "
+  "PSK with DHE, as OpenSSL clients offer); *keep-alive* = one request/response on one of 16 open "
+  "connections; *bulk* = a 16 MiB body downloaded on one connection, counted per MiB "
+  f"(relayed from the backend by the stream servers, a static file for lighttpd); *{A.nbig} idle* = "
+  f"the same cells while {A.nbig} other resumed TLS 1.2 connections are held open. Memory: server RSS (all its "
+  f"processes) with {A.nidle} idle established connections minus before, divided by the connections.")
+w(f"- Marks: ᴸ load-generator-bound (in at least one repetition core 1 — load generator + backend — was "
+  f"above {LG_BUSY:.0f} % busy while the server was below {SRV_BUSY:.0f} %: the throughput is the client's "
+  "limit, the CPU per operation is still the server's); ! some operations failed; n/a: not applicable "
+  "(see the note under the tables); –: not measured.")
+w("- lighttpd is an HTTP server, not a stream proxy: it serves the responses itself (no backend "
+  "connection, no relay). Its handshake, keep-alive request and bulk send cells are comparable with the "
+  "proxies' (same TLS work on the client side of the server; a proxy does more: it also relays); its "
+  "memory and idle-connection cells are n/a. Debian bookworm's lighttpd-mod-mbedtls links mbedTLS 2.28, "
+  "so it compares with mtls-proxy on 2.28 (same crypto library, same build) and has no TLS 1.3.")
 w("")
-w("| server | " + " | ".join(c[1] for c in COLS) + " |")
-w("|---" * (len(COLS) + 1) + "|")
+
+
+def ratio_table(title, value, note, cells=CELLS):
+    w(title)
+    w("")
+    w(note)
+    w("")
+    w("| server | " + " | ".join(c[1] for c in cells) + " |")
+    w("|---" * (len(cells) + 1) + "|")
+    for row in rows:
+        if row in failed:
+            w(f"| {row} | {failed[row]} |" + " |" * (len(cells) - 1))
+            continue
+        cellsout = []
+        for c, _ in cells:
+            v, b = value(row, c), value(BASE, c)
+            if v is None or b is None or b == 0:
+                cellsout.append(empty(row, c))
+            else:
+                s = stats((row, c)) if value is cpu_med else None
+                cellsout.append(f"{v / b:.2f}" + (s[4] if s else ""))
+        w(f"| {row} | " + " | ".join(cellsout) + " |")
+    w("")
+
+
+def cpu_med(row, c):
+    s = stats((row, c))
+    return s[0] if s else None
+
+
+def instr_of(row, c):
+    return instr.get((row, c))
+
+
+ratio_table("## Server CPU per operation, relative to nginx stream (lower is better)", cpu_med,
+            f"Median server CPU per operation of the row divided by nginx stream's in the same run "
+            f"(1.00 = as cheap as nginx; 2.00 = twice the CPU).")
+if instr:
+    ratio_table("## Instructions per operation, relative to nginx stream (callgrind; lower is better)",
+                instr_of, "The same ratio counted in instructions (noise-free; no kernel time, no cache "
+                "effects; the idle-connection cells are not run under callgrind).", CELLS[:6])
+
+w("## Server CPU per operation (µs, median [min–max] of the repetitions)")
+w("")
+w("| server | " + " | ".join(c[1] for c in CELLS) + " |")
+w("|---" * (len(CELLS) + 1) + "|")
 for row in rows:
-    if cells.get((row, "skipped")):
-        w(f"| {row} | skipped: {cells[(row, 'skipped')]['unit']} |" + " |" * (len(COLS) - 1))
-        continue
-    if cells.get((row, "start")):
-        w(f"| {row} | did not start |" + " |" * (len(COLS) - 1))
-        continue
-    w(f"| {row} | " + " | ".join(fmt(num(row, c)) + mark(row, c) for c, _ in COLS) + " |")
+    cs = []
+    for c, _ in CELLS:
+        s = stats((row, c))
+        if s is None:
+            cs.append(empty(row, c))
+        elif s[3] > 1:
+            cs.append(f"{fmt_us(s[0])} [{fmt_us(s[1])}–{fmt_us(s[2])}]{s[4]}")
+        else:
+            cs.append(f"{fmt_us(s[0])}{s[4]}")
+    w(f"| {row} | " + " | ".join(cs) + " |")
 w("")
+if instr:
+    w("## Instructions per operation (callgrind)")
+    w("")
+    w("| server | " + " | ".join(c[1] for c in CELLS[:6]) + " |")
+    w("|---" * 7 + "|")
+    for row in rows:
+        w(f"| {row} | " + " | ".join(fmt_n(instr[(row, c)]) if (row, c) in instr else empty(row, c)
+                                     for c, _ in CELLS[:6]) + " |")
+    w("")
 
-
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-w("## Ratios")
+w("## Memory per idle connection")
 w("")
-w("| ratio | cell | value | target |")
+w("| server | " + " | ".join(m[1] for m in MEM) + " | ratio to nginx stream (TLS 1.2) |")
 w("|---|---|---|---|")
 for row in rows:
-    if row.startswith("libmtls-"):
-        raw = "raw-mbedtls-" + row.split("-", 1)[1]
-        for c, t in (("full_tls12", "≥ 0.97"), ("resumed_tls12", "≥ 0.97"), ("full_tls13", "≥ 0.97"),
-                     ("resumed_tls13", "≥ 0.97"), ("keepalive", "≥ 0.97"), ("bulk", "≥ 0.97"),
-                     ("full_tls12_rsa", "≥ 0.97"), ("resumed_tls12_rsa", "≥ 0.97"),
-                     ("mem_per_conn", "(lower is better)")):
-            r = ratio(num(row, c), num(raw, c))
-            if r is not None:
-                w(f"| {row} / {raw} | {c} | {r:.2f} | {t} |")
+    cs = []
+    for c, _ in MEM:
+        if (row, c) in mem:
+            v, n = mem[(row, c)]
+            cs.append(f"{v:.1f}" + (f" ({n} held)" if str(n) != A.nidle else ""))
+        else:
+            cs.append(empty(row, c))
+    a, b = mem.get((row, "mem_tls12")), mem.get((BASE, "mem_tls12"))
+    cs.append(f"{a[0] / b[0]:.2f}" if a and b and b[0] > 0 else "–")
+    w(f"| {row} | " + " | ".join(cs) + " |")
+w("")
+
+# Same crypto: lighttpd against mtls-proxy on 2.28
+same = [r for r in rows if r.startswith("mtls-proxy-2.")]
+if "lighttpd" in rows and same:
+    p = same[0]
+    w(f"## Same crypto: {p} against lighttpd (mod_mbedtls, mbedTLS 2.28)")
+    w("")
+    w(f"Both servers on the same mbedTLS 2.28 build from Debian, one core each. Ratio = {p} / lighttpd "
+      "(lower is better for mtls-proxy). mtls-proxy also relays every byte to and from its backend; "
+      "lighttpd answers itself.")
+    w("")
+    w("| cell | CPU per op, mtls-proxy | CPU per op, lighttpd | ratio (CPU) | ratio (instructions) |")
+    w("|---|---|---|---|---|")
+    for c, name in CELLS[:6]:
+        a, b = stats((p, c)), stats(("lighttpd", c))
+        ia, ib = instr.get((p, c)), instr.get(("lighttpd", c))
+        if a is None and b is None:
+            continue
+        ca = fmt_us(a[0]) + " µs" + a[4] if a else "–"
+        cb = fmt_us(b[0]) + " µs" + b[4] if b else "–"
+        rc = f"{a[0] / b[0]:.2f}" if a and b and b[0] > 0 else "–"
+        ri = f"{ia / ib:.2f}" if ia and ib else "–"
+        w(f"| {name} | {ca} | {cb} | {rc} | {ri} |")
+    w("")
+
+# Throughput, secondary
+w("## Throughput (secondary: depends on the load generator and on the machine's other jobs)")
+w("")
+w("Operations per second (bulk: MB/s), median of the repetitions; in brackets the median busy share of "
+  "the server's core / of core 1 (load generator + backend).")
+w("")
+w("| server | " + " | ".join(c[1] for c in CELLS) + " |")
+w("|---" * (len(CELLS) + 1) + "|")
 for row in rows:
-    if row.startswith("mtls-proxy-") and ("nginx-stream", "full_tls12") in cells:
-        for c, t in (("resumed_tls12", "≥ 1.5"), ("resumed_tls13", "≥ 1.5"), ("full_tls12", "–"),
-                     ("keepalive", "≥ 1.0"), ("bulk", "–"), ("full_tls12_rsa", "–"),
-                     ("resumed_tls12_rsa", "≥ 1.5"), ("mem_per_conn", "≤ 0.8"),
-                     ("mem_per_conn_10k", "≤ 0.8")):
-            r = ratio(num(row, c), num("nginx-stream", c))
-            if r is not None:
-                w(f"| {row} / nginx-stream | {c} | {r:.2f} | {t} |")
+    cs = []
+    for c, _ in CELLS:
+        reps = cpu.get((row, c))
+        if not reps:
+            cs.append(empty(row, c))
+            continue
+        rate = statistics.median(fl(r["mbps"] if c == "bulk" else r["rate"]) for r in reps)
+        sb = statistics.median(busy(r)[0] for r in reps)
+        cb = statistics.median(busy(r)[1] for r in reps)
+        s = stats((row, c))
+        cs.append(f"{rate:,.0f} ({sb:.0f}/{cb:.0f} %)" + (s[4] if s else ""))
+    w(f"| {row} | " + " | ".join(cs) + " |")
 w("")
-
-if A.wrapper and os.path.exists(A.wrapper):
-    w("## The library's own cost, in instructions (bench/wrapper-cost)")
-    w("")
-    w("Wall-clock rates on a shared 2-vCPU VM move by tens of percent between runs; instruction counts do "
-      "not. `bench/wrapper-cost` runs the raw mbedTLS server and the same server on libmtls under "
-      "valgrind's callgrind and counts the server's instructions per TLS 1.2 handshake (start-up "
-      "subtracted). Ratio = raw / libmtls (target ≥ 0.97):")
-    w("")
-    w("```")
-    w(open(A.wrapper).read().rstrip())
-    w("```")
+notes = sorted({(r, c, n) for (r, c), n in na.items()})
+if notes:
+    w("n/a: " + "; ".join(f"{r} {c}: {n}" for r, c, n in notes) + ".")
     w("")
 
-w("## Library-scale cells (bench/scale.c, no network)")
-w("")
-w("| build | 10,000 client ctx sharing one CA bundle: time | RSS delta | bytes/ctx | SNI: hs/s, 1 name | "
-  "hs/s, 10,000 names | ratio (wall) | ratio (server time) |")
-w("|---|---|---|---|---|---|---|---|")
-for s in scale:
-    g = lambda k: s.get(k, "–")
-    try:
-        rss = f"{int(g('trust_rss_delta_kib')) / 1024:.1f} MiB"
-    except ValueError:
-        rss = "–"
-    w(f"| {g('build')} ({g('mbedtls')}) | {g('trust_s')} s | {rss} | {g('trust_bytes_per_ctx')} | "
-      f"{g('sni1_rate')} (server alone {g('sni1_srv_rate')}) | {g('sniN_rate')} (server alone {g('sniN_srv_rate')}) | "
-      f"{g('sni_ratio')} | {g('sni_srv_ratio')} |")
+# Library-scale cells
+scale = []
+if os.path.exists(A.scale):
+    for line in open(A.scale):
+        for kv in line.split():
+            if "=" not in kv:
+                continue
+            k, v = kv.split("=", 1)
+            if k == "build":
+                scale.append({})
+            if scale:
+                scale[-1][k] = v
 if scale:
+    w("## Library-scale cells (bench/scale.c, no network)")
     w("")
-    w(f"Bundle: `{scale[0].get('bundle', '?')}` (parsed once: {scale[0].get('trust_parse_s', '?')} s). "
-      "Targets: < 1 s and < 20 MB for 10,000 contexts; SNI ratio ≥ 0.97. The SNI cell runs client and server "
-      "(both libmtls) in one thread over socketpairs, full handshakes (resumption off), rounds alternating "
-      "the two listeners; 'server time' counts only the server's mtls_handshake() calls. Short rounds on a "
-      "shared VM make this ratio noisy by a few percent: compare the two columns, and repeat before "
-      "reading a difference below 5 % as real.")
-tables = [l.strip() for l in open(A.scale) if l.startswith("mbedTLS ")]
-if tables:
+    w("| build | 10,000 client ctx sharing one CA bundle: time | RSS delta | bytes/ctx | SNI: hs/s, 1 name | "
+      "hs/s, 10,000 names | ratio (wall) | ratio (server time) |")
+    w("|---|---|---|---|---|---|---|---|")
+    for s in scale:
+        g = lambda k: s.get(k, "–")
+        try:
+            rss = f"{int(g('trust_rss_delta_kib')) / 1024:.1f} MiB"
+        except ValueError:
+            rss = "–"
+        w(f"| {g('build')} ({g('mbedtls')}) | {g('trust_s')} s | {rss} | {g('trust_bytes_per_ctx')} | "
+          f"{g('sni1_rate')} (server alone {g('sni1_srv_rate')}) | {g('sniN_rate')} (server alone "
+          f"{g('sniN_srv_rate')}) | {g('sni_ratio')} | {g('sni_srv_ratio')} |")
     w("")
-    w("Generator tables (bench/ecp_tables.c, one core): a P-256 k*G with the group's precomputed table kept, "
-      "and with a group loaded per call as mbedTLS's TLS and PK layers do for each ECDH key generation, "
-      "signature and verification (five per full mTLS handshake):")
+    w(f"Bundle: `{scale[0].get('bundle', '?')}`. Targets: < 1 s and < 20 MB for 10,000 contexts; SNI ratio "
+      "≥ 0.97 (client and server, both libmtls, in one thread over socketpairs; noisy by a few percent).")
+    tables = [l.strip() for l in open(A.scale) if l.startswith("mbedTLS ")]
+    if tables:
+        w("")
+        w("Generator tables (bench/ecp_tables.c, one core):")
+        w("")
+        for l in tables:
+            w(f"- {l}")
     w("")
-    for l in tables:
-        w(f"- {l}")
-w("")
 
-# Detail table
-w("## Every cell")
+# Every repetition
+w("## Every timed repetition")
 w("")
-w("| server | cell | value | unit | server core busy % | client core busy % | p50 ms | p99 ms | ok | errors | resumed |")
-w("|---|---|---|---|---|---|---|---|---|---|---|")
+w("| server | cell | rep | ops | wall s | server CPU s | µs/op | server core % | core 1 % | rate/s | p50 ms | "
+  "p99 ms | errors | resumed |")
+w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for row in rows:
-    for c, _ in COLS:
-        r = cells.get((row, c))
-        if r:
-            w(f"| {row} | {c} | {fmt(num(row, c))} | {r['unit']} | {r['srv_busy']} | {r['cli_busy']} | "
-              f"{r['p50_ms']} | {r['p99_ms']} | {r['ok']} | {r['err']} | {r['resumed']} |")
+    for c, _ in CELLS:
+        for r in cpu.get((row, c), []):
+            sb, cb = busy(r)
+            po = per_op(r)
+            w(f"| {row} | {c} | {r['rep']} | {r['ops']} | {r['wall_s']} | {r['srv_cpu_s']} | "
+              f"{fmt_us(po) if po else '–'} | {sb:.0f} | {cb:.0f} | {r['rate']} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['err']} | {r['resumed']} |")
 w("")
 
-# Chart
+# Chart: server CPU per operation, log scale
 chart_name = os.path.basename(A.chart)
-if shutil.which("gnuplot"):
-    series = [("full_tls12", "full TLS 1.2 hs/s"), ("resumed_tls12", "resumed TLS 1.2 hs/s"),
-              ("keepalive", "keep-alive req/s")]
-    plot_rows = [r for r in rows if num(r, "full_tls12")]
+series = [("full_tls12", "full TLS 1.2"), ("resumed_tls12", "resumed TLS 1.2"),
+          ("keepalive", "keep-alive request")]
+plot_rows = [r for r in rows if cpu_med(r, "full_tls12")]
+if shutil.which("gnuplot") and plot_rows and not smoke:
     with tempfile.TemporaryDirectory() as d:
         dat = os.path.join(d, "data")
         with open(dat, "w") as f:
             for r in plot_rows:
-                f.write('"%s" ' % r + " ".join(str(num(r, c) or 1) for c, _ in series) + "\n")
+                f.write('"%s" ' % r + " ".join(str((cpu_med(r, c) or 1e-7) * 1e6) for c, _ in series) + "\n")
         gp = f"""set terminal svg size 1000,520 font "sans,11" background rgb "white"
 set output "{A.chart}"
-set title "mtls benchmark: one server core, client certificates required (log scale)"
+set title "Server CPU per operation, one core, client certificates required (µs, log scale; lower is better)"
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set logscale y
-set yrange [1:*]
-set ylabel "per second"
+set ylabel "µs of server CPU per operation"
 set grid ytics
-set key top left
-set xtics rotate by -25
+set key top right
+set xtics rotate by -20
 plot "{dat}" using 2:xtic(1) title "{series[0][1]}", '' using 3 title "{series[1][1]}", '' using 4 title "{series[2][1]}"
 """
         subprocess.run(["gnuplot"], input=gp, text=True, check=True)
