@@ -595,6 +595,186 @@ MTLS_API const char *mtls_conn_host(const mtls_conn *conn);
 MTLS_API const char *mtls_conn_peer_identity(const mtls_conn *conn);
 
 /* ------------------------------------------------------------------------ */
+/* Why a connection failed: reason codes and TLS alerts                      */
+/* ------------------------------------------------------------------------ */
+
+/* Why a handshake (or, for a TLS 1.3 client refused by its server, the
+ * first read or write after it) failed: one value per connection, stable
+ * for logs and metrics.  The values are ABI: never renumbered, only
+ * appended; a program must treat a value it does not know as a failure
+ * (it is never MTLS_REASON_NONE).  mtls_reason_name() gives the token
+ * ("unknown_ca"); docs/reasons.md gives, per reason, the meaning, the
+ * typical cause and the fix.  Verification reasons (PEER_NO_CERT ...
+ * NOT_VERIFIED) say what this side found wrong with the peer; PEER_ALERT
+ * says the peer refused us, mtls_conn_alert_received() saying with what. */
+typedef enum {
+	MTLS_REASON_NONE = 0,              /* "none": no failure (yet) */
+	MTLS_REASON_PEER_NO_CERT = 1,      /* "peer_no_cert": no certificate
+	                                    * where one is required */
+	MTLS_REASON_UNKNOWN_CA = 2,        /* "unknown_ca": the chain ends at
+	                                    * a CA we do not trust */
+	MTLS_REASON_MISSING_INTERMEDIATE = 3, /* "missing_intermediate": the
+	                                    * chain stops at a certificate whose
+	                                    * issuer the peer did not send and
+	                                    * we do not trust (see
+	                                    * docs/reasons.md) */
+	MTLS_REASON_EXPIRED = 4,           /* "expired": a certificate of the
+	                                    * peer's chain is past not_after */
+	MTLS_REASON_NOT_YET_VALID = 5,     /* "not_yet_valid" */
+	MTLS_REASON_REVOKED = 6,           /* "revoked": listed in a CRL */
+	MTLS_REASON_EKU = 7,               /* "eku": (extended) key usage does
+	                                    * not allow the peer's role */
+	MTLS_REASON_NAME_MISMATCH = 8,     /* "name_mismatch": upstream
+	                                    * certificate not for the name */
+	MTLS_REASON_POLICY = 9,            /* "policy": identity not on the
+	                                    * allow list */
+	MTLS_REASON_NOT_VERIFIED = 10,     /* "not_verified": another
+	                                    * verification failure (bad
+	                                    * signature, weak key or hash, chain
+	                                    * too deep, CRL out of date) */
+	MTLS_REASON_PEER_ALERT = 11,       /* "peer_alert": the peer refused
+	                                    * us with a fatal alert */
+	MTLS_REASON_PEER_ALERT_UNREADABLE = 12, /* "peer_alert_unreadable": a
+	                                    * TLS 1.3 alert we could not
+	                                    * decrypt (see mtls_handshake) */
+	MTLS_REASON_PROTOCOL_VERSION = 13, /* "protocol_version": no TLS
+	                                    * version both sides accept */
+	MTLS_REASON_NO_SHARED_CIPHER = 14, /* "no_shared_cipher": no cipher
+	                                    * suite, group or signature
+	                                    * algorithm both sides accept */
+	MTLS_REASON_UNKNOWN_HOST = 15,     /* "unknown_host": server, SNI names
+	                                    * no host (MTLS_SNI_REFUSE) */
+	MTLS_REASON_BAD_SNI = 16,          /* "bad_sni": server, the SNI value
+	                                    * is not a host name, or changed
+	                                    * after a HelloRetryRequest */
+	MTLS_REASON_CLOSED = 17,           /* "closed": the peer closed the
+	                                    * connection during the handshake */
+	MTLS_REASON_IO = 18,               /* "io": socket error (reset) */
+	MTLS_REASON_PROTOCOL = 19,         /* "protocol": a malformed or
+	                                    * unexpected message, or another
+	                                    * handshake failure */
+	MTLS_REASON_CONFIG = 20,           /* "config": this side cannot make
+	                                    * the connection (no pair, no CA,
+	                                    * no server name) */
+	MTLS_REASON_INTERNAL = 21,         /* "internal": out of memory, RNG */
+	MTLS_REASON_ABANDONED = 22         /* "abandoned": the connection was
+	                                    * freed before its handshake ended
+	                                    * (a caller's timeout, shutdown) */
+} mtls_reason;
+/* One more than the highest reason this header knows.  It grows when a
+ * reason is appended: size tables by it, but expect higher values from a
+ * newer library. */
+#define MTLS_REASON_COUNT 23
+
+/* The stable snake_case token of a reason ("unknown_ca"), for logs and
+ * metric labels.  Static string; "unknown" for a value out of range. */
+MTLS_API const char *mtls_reason_name(mtls_reason reason);
+
+/* The reason of the connection's first failure, MTLS_REASON_NONE while it
+ * has none.  It is set with the MTLS_ERR_* code and mtls_conn_error()
+ * message of the same failure.  NULL gives MTLS_REASON_NONE. */
+MTLS_API mtls_reason mtls_conn_reason(const mtls_conn *conn);
+
+/* The fatal TLS alert the peer sent us (its description, 0-255, as in RFC
+ * 8446 section 6: 48 is unknown_ca), or -1 when none was received (or none
+ * could be read: see MTLS_REASON_PEER_ALERT_UNREADABLE). */
+MTLS_API int mtls_conn_alert_received(const mtls_conn *conn);
+
+/* The fatal TLS alert this side sent the peer, or -1 when none was sent or
+ * the library could not tell which (mbedTLS 2.28 encrypts a TLS 1.2 alert
+ * sent after ChangeCipherSpec without telling us its description). */
+MTLS_API int mtls_conn_alert_sent(const mtls_conn *conn);
+
+/* The RFC 8446 / RFC 5246 name of an alert description: "unknown_ca",
+ * "certificate_required", "handshake_failure".  Static string; "unknown"
+ * for a value with no name (also -1). */
+MTLS_API const char *mtls_alert_name(int alert);
+
+/* ------------------------------------------------------------------------ */
+/* Monitoring: handshake counters and expiry of what a context depends on    */
+/* ------------------------------------------------------------------------ */
+
+/* Handshake counters of a context.  Every handshake a connection made from
+ * a context runs is counted once, when it ends, on the context that judged
+ * it: the SNI host chosen for it (mtls_conn_host()), else the context the
+ * connection was made from (a listener's default host; a client).  The
+ * counts of a listener and of each of its hosts are therefore disjoint and
+ * add up to everything the listener served (a host added to two listeners
+ * counts for both).  A TLS 1.3 client refused by its server after its own
+ * handshake completed is counted ok (the refusal reaches it later, on a
+ * read; mtls_conn_reason() then says MTLS_REASON_PEER_ALERT*).  A
+ * connection freed before its handshake ended counts as failed with
+ * MTLS_REASON_ABANDONED.  Counters are relaxed atomics: they never go
+ * backwards, but counters read together may be a few handshakes apart. */
+typedef struct mtls_stats {
+	unsigned long long handshakes_ok;      /* completed, full or resumed */
+	unsigned long long handshakes_resumed; /* of those, resumed sessions */
+	unsigned long long handshakes_failed;  /* failed, every reason */
+} mtls_stats;
+
+/* Fills *stats with the context's counters.  size is sizeof(mtls_stats)
+ * as the caller knows it: fields the library has beyond it are left out,
+ * fields the caller has beyond the library's are zeroed.  Thread-safe, no
+ * lock; 0 or MTLS_ERR_INVALID_ARG. */
+MTLS_API int mtls_ctx_stats(const mtls_ctx *ctx, mtls_stats *stats,
+                            size_t size);
+
+/* Handshakes of this context that failed with `reason` (0 for NONE, for
+ * NULL and for a reason out of range).  Thread-safe, no lock. */
+MTLS_API unsigned long long mtls_ctx_failures(const mtls_ctx *ctx,
+                                              mtls_reason reason);
+
+/* What a context depends on that ends on a date. */
+typedef enum {
+	MTLS_EXPIRY_LEAF = 0,  /* the context's own certificate */
+	MTLS_EXPIRY_CHAIN = 1, /* an intermediate sent with it */
+	MTLS_EXPIRY_CA = 2,    /* a trusted CA (mtls_set_trusted_ca) */
+	MTLS_EXPIRY_CRL = 3    /* a CRL: `when` is its next update */
+} mtls_expiry_kind;
+
+/* One item, handed to an mtls_expiry_fn.  Strings are valid during the
+ * call only.  New fields may be appended (the library allocates it). */
+typedef struct mtls_expiry {
+	mtls_expiry_kind kind;
+	const char *source;  /* the file as given to the load call (for a CA
+	                      * from a directory, the directory), "system", or
+	                      * "<memory>" */
+	const char *subject; /* certificate subject DN; a CRL's issuer DN */
+	time_t when;         /* not_after (UTC); a CRL's next update, 0 when
+	                      * it has none */
+	int index;           /* position in its source: 0 is the leaf, 1 the
+	                      * first intermediate; the n-th CA or CRL */
+	int warned;          /* the expiry warning was logged for it */
+} mtls_expiry;
+
+/* Called once per item; a non-zero return stops the walk. */
+typedef int (*mtls_expiry_fn)(void *user, const mtls_expiry *item);
+
+/* Walks every item the context depends on, in the order own leaf, chain,
+ * CAs, CRLs (a listener's SNI hosts are contexts of their own: walk each).
+ * Shared trust (mtls_ctx_share_trust) is the owner's.  Returns the number
+ * of items walked, or MTLS_ERR_INVALID_ARG.  The context's lock is not
+ * held during fn: fn may call any mtls_ctx_* function, also on ctx.
+ * Thread-safe. */
+MTLS_API int mtls_ctx_expiry_each(const mtls_ctx *ctx, mtls_expiry_fn fn,
+                                  void *user);
+
+/* The expiry warning (threshold: mtls_ctx_set_expiry_warning, default 30
+ * days) for every item of the context: each item whose date is within the
+ * threshold of `now`, or past, is logged once at MTLS_LOG_WARN over the
+ * life of the material that holds it (a reload makes new material, which
+ * warns again).  CRLs use the smaller of the threshold and one day (they
+ * are re-issued well before their next update; one that is not by then
+ * has a broken refresh job), and CAs of the "system" store are walked but
+ * never warned about (the OS renews them).  Loading material runs this
+ * check; mtls_handshake() runs it too, at most once an hour per context
+ * (an atomic compare, no lock), so a long-running program is warned when
+ * an item enters the window.  now 0 means time(NULL).  Returns the number
+ * of items within the window or past (warned now or before), or
+ * MTLS_ERR_INVALID_ARG.  Thread-safe. */
+MTLS_API int mtls_ctx_check_expiry(mtls_ctx *ctx, time_t now);
+
+/* ------------------------------------------------------------------------ */
 /* Peer verification and identity                                            */
 /* ------------------------------------------------------------------------ */
 

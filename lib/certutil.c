@@ -78,3 +78,22 @@ long mtls__days_until(time_t t, time_t now)
 		whole--;
 	return whole;
 }
+
+int mtls__crt_self_issued(const mbedtls_x509_crt *crt)
+{
+	return crt->issuer_raw.len == crt->subject_raw.len &&
+	       memcmp(crt->issuer_raw.p, crt->subject_raw.p,
+	              crt->subject_raw.len) == 0;
+}
+
+const mbedtls_x509_crt *mtls__crt_find_issuer(const mbedtls_x509_crt *list,
+                                              const mbedtls_x509_crt *crt)
+{
+	for (; list != NULL && list->raw.p != NULL; list = list->next)
+		if (list != crt &&
+		    crt->issuer_raw.len == list->subject_raw.len &&
+		    memcmp(crt->issuer_raw.p, list->subject_raw.p,
+		           list->subject_raw.len) == 0)
+			return list;
+	return NULL;
+}

@@ -361,3 +361,36 @@ void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites,
 #endif
 #endif
 }
+
+/* mbedTLS has no accessor for the alert it just reported: the record is
+ * still in its input buffer after MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE
+ * (2.28: public fields; 3.x: private ones, same meaning). */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define SSL_FIELD(ssl, f) ((ssl)->MBEDTLS_PRIVATE(f))
+#else
+#define SSL_FIELD(ssl, f) ((ssl)->f)
+#endif
+
+int mtls__ssl_alert_received(const mbedtls_ssl_context *ssl)
+{
+	const unsigned char *m = SSL_FIELD(ssl, in_msg);
+
+	if (m == NULL || SSL_FIELD(ssl, in_msgtype) != MBEDTLS_SSL_MSG_ALERT ||
+	    SSL_FIELD(ssl, in_msglen) < 2 ||
+	    m[0] != MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+		return -1;
+	return m[1];
+}
+
+int mtls__ssl_alert_sent(const mbedtls_ssl_context *ssl)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	/* 3.x queues most fatal alerts (all of TLS 1.3's) and keeps the
+	 * description once it has sent it; 0 means none was queued. */
+	if (SSL_FIELD(ssl, send_alert) == 0 && SSL_FIELD(ssl, alert_type) != 0)
+		return SSL_FIELD(ssl, alert_type);
+#else
+	(void)ssl;
+#endif
+	return -1;
+}

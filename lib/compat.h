@@ -82,4 +82,12 @@ int mtls__ssl_hs_over(mbedtls_ssl_context *ssl);
 const mbedtls_x509_crt *mtls__peer_cert(const mbedtls_ssl_context *ssl);
 int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt);
 
+/* Right after MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: the description of the
+ * fatal alert received, or -1. */
+int mtls__ssl_alert_received(const mbedtls_ssl_context *ssl);
+/* After a failure: the fatal alert mbedTLS queued and sent (3.x), or -1
+ * (unknown; 2.28 sends its alerts without keeping them). */
+int mtls__ssl_alert_sent(const mbedtls_ssl_context *ssl);
+
 #endif
+

@@ -58,6 +58,24 @@ struct mtls_conn {
 	char host[256];          /* server: the SNI host that judged, "" for
 	                          * the listener's own (default) host */
 	char identity[256];      /* the identity the policy decided */
+	/* why it failed (mtls_conn_reason), and on which context it counts */
+	mtls_reason reason;      /* of the first failure; NONE until then */
+	mtls_reason why;         /* a precise reason noted before the code */
+	int alert_in, alert_out; /* fatal alerts received / sent, or -1 */
+	int counted;             /* the handshake's end was counted */
+	mtls_ctx *host_ctx;      /* server: the SNI host that judged (the
+	                          * listener holds it), else NULL */
+	/* outgoing records, followed to see the plaintext alerts we send */
+	unsigned char out_hdr[5];
+	size_t out_hdr_got, out_left, out_len, out_got;
+	unsigned char out_body[2];
+	/* the top of the peer's chain, when nothing we trust issued it */
+	int top_seen;            /* flagged "not trusted" at the top */
+	int top_self;            /* ... a self-issued (root) certificate */
+	int top_named;           /* ... a trusted CA has its issuer's name */
+	int top_sent;            /* ... the peer sent its issuer's name */
+	const mbedtls_x509_crt *top_crt; /* during verification only */
+	char top_subject[256], top_issuer[256];
 };
 
 /* The connection whose handshake runs on this thread, for the session
@@ -154,6 +172,42 @@ int mtls__hs_restore_identity(const unsigned char *der, size_t len,
 
 /* ---- I/O callbacks -------------------------------------------------------- */
 
+/* Follows the records we send (n bytes the socket took) to note a fatal
+ * alert sent in the clear: mbedTLS 2.28 keeps no trace of the alerts it
+ * sends, and a TLS 1.2 refusal goes out before any encryption. */
+static void note_out(mtls_conn *c, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		size_t take;
+
+		if (c->out_hdr_got < sizeof(c->out_hdr)) {
+			c->out_hdr[c->out_hdr_got++] = *p++;
+			n--;
+			if (c->out_hdr_got == sizeof(c->out_hdr)) {
+				c->out_len = (size_t)c->out_hdr[3] << 8 |
+				             c->out_hdr[4];
+				c->out_left = c->out_len;
+				c->out_got = 0;
+				if (c->out_left == 0)
+					c->out_hdr_got = 0;
+			}
+			continue;
+		}
+		take = n < c->out_left ? n : c->out_left;
+		for (size_t i = 0; i < take && c->out_got < 2; i++)
+			c->out_body[c->out_got++] = p[i];
+		p += take;
+		n -= take;
+		c->out_left -= take;
+		if (c->out_left != 0)
+			continue;
+		if (c->out_hdr[0] == MBEDTLS_SSL_MSG_ALERT && c->out_len == 2 &&
+		    c->out_body[0] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+			c->alert_out = c->out_body[1];
+		c->out_hdr_got = 0;
+	}
+}
+
 static int fd_send(void *p, const unsigned char *buf, size_t len)
 {
 	mtls_conn *c = p;
@@ -162,8 +216,10 @@ static int fd_send(void *p, const unsigned char *buf, size_t len)
 	do
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n >= 0)
+	if (n >= 0) {
+		note_out(c, buf, (size_t)n);
 		return (int)n;
+	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
 		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -195,8 +251,11 @@ static int user_send(void *p, const unsigned char *buf, size_t len)
 	mtls_conn *c = p;
 	ssize_t n = c->send_fn(c->user, buf, len);
 
-	if (n > 0)
-		return (int)(n > (ssize_t)len ? (ssize_t)len : n);
+	if (n > 0) {
+		n = n > (ssize_t)len ? (ssize_t)len : n;
+		note_out(c, buf, (size_t)n);
+		return (int)n;
+	}
 	if (n == MTLS_WANT_WRITE || n == MTLS_WANT_READ) {
 		c->would_block = 1;
 		return MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -220,6 +279,25 @@ static int user_recv(void *p, unsigned char *buf, size_t len)
 
 /* ---- verification ---------------------------------------------------------- */
 
+/* The first certificate verify_cb sees is the top of the chain mbedTLS
+ * built.  When it is flagged "not trusted", what we know of its issuer
+ * tells an unknown CA from a chain sent without its intermediate (the
+ * leaf's walk over what the peer sent comes at depth 0). */
+static void note_top(mtls_conn *c, const mbedtls_x509_crt *crt,
+                     uint32_t flags)
+{
+	const mtls_snap *s = judge(c);
+
+	if (!(flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) || s->insecure)
+		return;
+	c->top_seen = 1;
+	c->top_self = mtls__crt_self_issued(crt);
+	c->top_named = mtls__crt_find_issuer(c->anchors_in_use, crt) != NULL;
+	mtls__fmt_dn(&crt->subject, c->top_subject, sizeof(c->top_subject));
+	mtls__fmt_dn(&crt->issuer, c->top_issuer, sizeof(c->top_issuer));
+	c->top_crt = crt; /* valid until the leaf's call (depth 0) */
+}
+
 /* Called by mbedTLS for each certificate of the peer's chain, root first.
  * At the leaf it adds what mbedTLS does not check: IP targets and the
  * identity allow list; insecure mode clears everything here (a TLS 1.3
@@ -230,6 +308,8 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	mtls_conn *c = p;
 	const mtls_snap *s = judge(c);
 
+	if (!c->verified_chain)
+		note_top(c, crt, *flags);
 	c->verified_chain = 1;
 	if (depth >= c->chain_len)
 		c->chain_len = depth + 1;
@@ -274,6 +354,10 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	}
 	c->saw_cert = 1;
 	mtls__fmt_dn(&crt->subject, c->peer_subject, sizeof(c->peer_subject));
+	/* the peer's whole Certificate message hangs from its leaf */
+	if (c->top_crt != NULL)
+		c->top_sent = mtls__crt_find_issuer(crt, c->top_crt) != NULL;
+	c->top_crt = NULL;
 	if (c->ip_target && !mtls__crt_has_ip(crt, c->target)) {
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 		c->name_failed = 1;
@@ -319,6 +403,7 @@ static void judge_by_listener(mtls_conn *c, mbedtls_ssl_context *ssl)
 
 	mtls__snap_unref(c->host_snap);
 	c->host_snap = NULL;
+	c->host_ctx = NULL;
 	c->host[0] = '\0';
 	use_anchors(c, c->snap);
 	mbedtls_ssl_set_hs_authmode(ssl, mtls__authmode(s->verify));
@@ -341,6 +426,7 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	(void)p;
 	if (c->sni_seen) {
 		if (len != strlen(c->sni) || memcmp(name, c->sni, len) != 0) {
+			c->why = MTLS_REASON_BAD_SNI;
 			mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
 			           "client changed its server name in its second "
 			           "ClientHello");
@@ -350,6 +436,7 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	}
 	c->sni_seen = 1;
 	if (!mtls__sni_valid((const char *)name, len)) {
+		c->why = MTLS_REASON_BAD_SNI;
 		mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
 		           "client sent a server name that is not a host name "
 		           "(%zu bytes)", len);
@@ -362,16 +449,20 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 		judge_by_listener(c, ssl);
 		if (c->ctx->unknown_host != MTLS_SNI_REFUSE)
 			return 0;
+		c->why = MTLS_REASON_UNKNOWN_HOST;
 		mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
 		           "no host serves the server name the client sent");
 		return -1;
 	}
 	if (mtls__snap_get(host, &hs, &c->err) != 0) {
 		judge_by_listener(c, ssl);
+		c->why = MTLS_REASON_CONFIG;
 		return -1;
 	}
 	mtls__snap_unref(c->host_snap);
 	c->host_snap = hs;
+	c->host_ctx = host;
+	mtls__expiry_tick(host, hs);
 	snprintf(c->host, sizeof(c->host), "%s", matched);
 	s = hs;
 	if (mbedtls_ssl_set_hs_own_cert(ssl, &s->cred->chain, &s->cred->key))
@@ -396,6 +487,7 @@ static int setup(mtls_conn *c, const char *server_name)
 		                  (unsigned)-ret);
 	mbedtls_ssl_set_verify(&c->ssl, verify_cb, c);
 	use_anchors(c, c->snap);
+	mtls__expiry_tick(c->ctx, c->snap);
 	if (c->ctx->role != MTLS_ROLE_CLIENT)
 		return 0;
 
@@ -462,6 +554,8 @@ static mtls_conn *conn_new(mtls_ctx *ctx, const char *server_name)
 	mbedtls_ssl_init(&c->ssl);
 	mbedtls_x509_crt_init(&c->resumed_peer);
 	c->ctx = mtls__ctx_ref(ctx);
+	c->alert_in = -1;
+	c->alert_out = -1;
 	c->fd = -1;
 	return c;
 }
@@ -493,10 +587,17 @@ mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
 	return c;
 }
 
+static void count_end(mtls_conn *c, int ok);
+
 void mtls_conn_free(mtls_conn *c)
 {
 	if (c == NULL)
 		return;
+	/* a handshake begun and never ended: the caller gave up on it */
+	if (c->setup_done && !c->counted) {
+		c->reason = MTLS_REASON_ABANDONED;
+		count_end(c, 0);
+	}
 	mbedtls_ssl_free(&c->ssl);
 	mbedtls_x509_crt_free(&c->resumed_peer);
 	mtls__snap_unref(c->host_snap);
@@ -561,6 +662,41 @@ static uint32_t verify_flags(const mtls_conn *c)
 	return flags | c->chain_flags | c->resumed_flags;
 }
 
+/* "Not trusted", said with what the peer sent: a chain that ends at a
+ * root we do not trust, at a CA named like one of ours but signed by
+ * another key, or at a certificate whose issuer it did not send and we do
+ * not have (an intermediate left out, or a CA of another PKI that sends
+ * no root: names alone cannot tell, the message gives both). */
+static int untrusted_failure(mtls_conn *c, const char *info)
+{
+	const char *who = peer_word(c);
+
+	if (c->top_self) {
+		c->why = MTLS_REASON_UNKNOWN_CA;
+		return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
+		                  "%s certificate (%s) refused: %s; its chain "
+		                  "ends at %s, which is not a trusted CA",
+		                  who, c->peer_subject, info, c->top_subject);
+	}
+	if (c->top_named || c->top_sent) {
+		c->why = MTLS_REASON_UNKNOWN_CA;
+		return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
+		                  "%s certificate (%s) refused: %s; %s is issued "
+		                  "by a CA named %s, but not by the one we %s",
+		                  who, c->peer_subject, info, c->top_subject,
+		                  c->top_issuer,
+		                  c->top_named ? "trust" : "were sent");
+	}
+	c->why = MTLS_REASON_MISSING_INTERMEDIATE;
+	return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
+	                  "%s certificate (%s) refused: %s; the %s sent %s "
+	                  "issued by %s without %s itself, and no trusted CA "
+	                  "is named so (a missing intermediate, or a CA we do "
+	                  "not trust)",
+	                  who, c->peer_subject, info, who, c->top_subject,
+	                  c->top_issuer, c->top_issuer);
+}
+
 static int verify_failure(mtls_conn *c)
 {
 	uint32_t flags = verify_flags(c);
@@ -593,9 +729,56 @@ static int verify_failure(mtls_conn *c)
 		                  peer_word(c), c->peer_subject, peer_word(c));
 	mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 	info[strcspn(info, "\n")] = '\0';
+	if (code == MTLS_ERR_PEER_UNTRUSTED && c->top_seen)
+		return untrusted_failure(c, info);
 	return mtls__fail(&c->err, code, "%s certificate (%s) refused: %s",
 	                  peer_word(c), c->peer_subject,
 	                  info[0] ? info : mtls_strerror(code));
+}
+
+/* The peer's fatal alert, named; for a client, what a refusal of its
+ * certificate or of its server name looks like. */
+static int alert_failure(mtls_conn *c)
+{
+	int a = mtls__ssl_alert_received(&c->ssl);
+	const char *name = mtls_alert_name(a);
+
+	c->alert_in = a;
+	c->why = MTLS_REASON_PEER_ALERT;
+	if (a < 0)
+		return mtls__fail(&c->err, MTLS_ERR_ALERT, "%s sent a fatal alert",
+		                  peer_word(c));
+	if (c->ctx->role == MTLS_ROLE_CLIENT) {
+		if (mtls__alert_is_cert_refusal(a))
+			return mtls__fail(&c->err, MTLS_ERR_ALERT,
+			                  "upstream refused our client "
+			                  "certificate (alert %s)", name);
+		if (a == MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME)
+			return mtls__fail(&c->err, MTLS_ERR_ALERT,
+			                  "upstream rejected our server name "
+			                  "(alert %s)", name);
+		if (a == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION)
+			return mtls__fail(&c->err, MTLS_ERR_ALERT,
+			                  "upstream accepts none of our TLS "
+			                  "versions (alert %s)", name);
+		if (a == MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE && !c->saw_cert)
+			return mtls__fail(&c->err, MTLS_ERR_ALERT,
+			                  "upstream refused the handshake before "
+			                  "its certificate (alert %s): no shared "
+			                  "cipher suite, group or signature "
+			                  "algorithm", name);
+		return mtls__fail(&c->err, MTLS_ERR_ALERT,
+		                  "upstream sent a fatal alert (alert %s)%s", name,
+		                  a == MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE
+		                      ? ": it may require a client certificate"
+		                      : "");
+	}
+	if (mtls__alert_is_cert_refusal(a))
+		return mtls__fail(&c->err, MTLS_ERR_ALERT,
+		                  "client refused our server certificate "
+		                  "(alert %s)", name);
+	return mtls__fail(&c->err, MTLS_ERR_ALERT,
+	                  "client sent a fatal alert (alert %s)", name);
 }
 
 /* Turns an mbedTLS return into ours, recording the detail. */
@@ -645,7 +828,8 @@ static int map_error(mtls_conn *c, int ret)
 		if (mtls__ssl_version(&c->ssl) == MTLS_TLS1_3 &&
 		    (c->ctx->role == MTLS_ROLE_SERVER
 		         ? !c->hs_done
-		         : c->hs_done && !c->got_data))
+		         : c->hs_done && !c->got_data)) {
+			c->why = MTLS_REASON_PEER_ALERT_UNREADABLE;
 			return mtls__fail(&c->err, MTLS_ERR_ALERT,
 			                  "%s aborted the %s with a TLS 1.3 "
 			                  "alert that could not be decrypted "
@@ -656,14 +840,28 @@ static int map_error(mtls_conn *c, int ret)
 			                  c->ctx->role == MTLS_ROLE_SERVER
 			                      ? "our"
 			                      : "our client");
+		}
 		break;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-		return mtls__fail(&c->err, MTLS_ERR_ALERT,
-		                  c->ctx->role == MTLS_ROLE_CLIENT && c->hs_done
-		                      ? "upstream sent a fatal alert (it may "
-		                        "have refused our client certificate)"
-		                      : "%s sent a fatal alert",
-		                  peer_word(c));
+		return alert_failure(c);
+	/* -0x6E80: 2.28's BAD_HS_PROTOCOL_VERSION, 3.x's BAD_PROTOCOL_VERSION */
+	case -0x6E80:
+		c->why = MTLS_REASON_PROTOCOL_VERSION;
+		break;
+#if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
+	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
+#endif
+#if defined(MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE)
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
+#endif
+#if defined(MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE)
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+#endif
+		/* 3.x says "handshake failure" for more than negotiation:
+		 * before any certificate it is the parameters. */
+		if (!c->saw_cert && !c->hs_done)
+			c->why = MTLS_REASON_NO_SHARED_CIPHER;
+		break;
 	default:
 		break;
 	}
@@ -676,12 +874,39 @@ static int map_error(mtls_conn *c, int ret)
 	                  (unsigned)-ret);
 }
 
+/* The reason of the connection's first failure: the precise one noted
+ * on the way (c->why), else the one that goes with the code. */
+static void settle_reason(mtls_conn *c, int code)
+{
+	int sent;
+
+	if (c->reason != MTLS_REASON_NONE)
+		return;
+	c->reason = c->why != MTLS_REASON_NONE
+	                ? c->why
+	                : mtls__reason_of_peer_code(code);
+	if (c->alert_out < 0 && (sent = mtls__ssl_alert_sent(&c->ssl)) >= 0)
+		c->alert_out = sent;
+}
+
 static int fail_logged(mtls_conn *c, int code)
 {
-	if (code < 0 && code != MTLS_WANT_READ && code != MTLS_WANT_WRITE)
+	if (code < 0 && code != MTLS_WANT_READ && code != MTLS_WANT_WRITE) {
+		settle_reason(c, code);
 		mtls__log(MTLS_LOG_DEBUG, c->ctx->name, "connection failed: %s",
 		          c->err.msg);
+	}
 	return code;
+}
+
+/* Counts the end of the handshake once, on the context that judged it. */
+static void count_end(mtls_conn *c, int ok)
+{
+	if (c->counted)
+		return;
+	c->counted = 1;
+	mtls__ctx_count(c->host_ctx != NULL ? c->host_ctx : c->ctx, ok,
+	                ok && mtls_conn_resumed(c), c->reason);
 }
 
 /* ---- handshake and I/O -------------------------------------------------------- */
@@ -743,8 +968,14 @@ int mtls_handshake(mtls_conn *c)
 
 	if (c == NULL)
 		return MTLS_ERR_INVALID_ARG;
-	if (ensure_setup(c) != 0)
+	if (ensure_setup(c) != 0) {
+		if (c->why == MTLS_REASON_NONE &&
+		    mtls_err_category(c->setup_err) != MTLS_CAT_INTERNAL)
+			c->why = MTLS_REASON_CONFIG;
+		settle_reason(c, c->setup_err);
+		count_end(c, 0);
 		return c->setup_err;
+	}
 	if (c->hs_done)
 		return 0;
 	if (c->err.code != 0)
@@ -773,7 +1004,9 @@ int mtls_handshake(mtls_conn *c)
 			(void)mbedtls_ssl_send_alert_message(
 			    &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 			    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
-		return fail_logged(c, code);
+		code = fail_logged(c, code);
+		count_end(c, 0);
+		return code;
 	}
 	settle_resumption(c);
 	/* A session resumes only under the policy that admitted it.  With
@@ -781,16 +1014,20 @@ int mtls_handshake(mtls_conn *c)
 	 * so the ticket may have been opened by the listener's state before
 	 * a host was chosen. */
 	if (c->resumed && c->resumed_by != judge(c)) {
-		(void)mbedtls_ssl_send_alert_message(
-		    &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-		    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
-		return fail_logged(c, mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
-		                                 "client resumed a session of "
-		                                 "another host than the one "
-		                                 "its SNI names"));
+		if (mbedtls_ssl_send_alert_message(
+		        &c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		        MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE) == 0)
+			c->alert_out = MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE;
+		ret = fail_logged(c, mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+		                                "client resumed a session of "
+		                                "another host than the one "
+		                                "its SNI names"));
+		count_end(c, 0);
+		return ret;
 	}
 	c->hs_done = 1;
 	decide_identity(c);
+	count_end(c, 1);
 	if (c->ctx->role == MTLS_ROLE_CLIENT &&
 	    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)
 		mtls__ctx_save_session(c->ctx, &c->ssl, c->target, c->snap->id);
@@ -938,6 +1175,21 @@ const char *mtls_conn_error(const mtls_conn *c)
 	if (c == NULL || c->err.code == 0)
 		return NULL;
 	return c->err.msg;
+}
+
+mtls_reason mtls_conn_reason(const mtls_conn *c)
+{
+	return c != NULL ? c->reason : MTLS_REASON_NONE;
+}
+
+int mtls_conn_alert_received(const mtls_conn *c)
+{
+	return c != NULL ? c->alert_in : -1;
+}
+
+int mtls_conn_alert_sent(const mtls_conn *c)
+{
+	return c != NULL ? c->alert_out : -1;
 }
 
 int mtls_conn_errno(const mtls_conn *c)

@@ -322,6 +322,23 @@ static void fill_info(mtls_cred *c, time_t now)
 	mtls__fmt_key_type(&c->key, in->key_type, sizeof(in->key_type));
 }
 
+/* What loading warns about itself is marked, so that the expiry check
+ * (expiry.c) does not say it twice: the leaf within the threshold
+ * (report() below), chain certificates already expired (check_validity). */
+static void mark_warned(mtls_cred *c, const mtls_cred_opts *o)
+{
+	const mbedtls_x509_crt *x;
+	size_t i = 0;
+
+	for (x = &c->chain; x != NULL && i < c->warned.n; x = x->next, i++) {
+		int done = i == 0 ? o->warn_days > 0 &&
+		                        c->info.days_left < (long)o->warn_days
+		                  : mtls__x509_time(&x->valid_to) < o->now;
+		if (done)
+			atomic_store(&c->warned.flags[i], 1);
+	}
+}
+
 static void report(const mtls_cred *c, const char *cert_disp,
                    const char *key_path, const mtls_cred_opts *o)
 {
@@ -397,6 +414,14 @@ int mtls__cred_load(const mtls_pair_src *src, const mtls_cred_opts *o,
 		goto out;
 
 	fill_info(c, o->now);
+	c->source = strdup(src->cert_path != NULL ? src->cert_path
+	                                          : "<memory>");
+	if (c->source == NULL ||
+	    mtls__warned_init(&c->warned, (size_t)c->info.chain_len) != 0) {
+		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
+		goto out;
+	}
+	mark_warned(c, o);
 	report(c, cert_disp, combined ? src->cert_path : key_path, o);
 	*out = c;
 	c = NULL;
@@ -420,5 +445,7 @@ void mtls__cred_unref(mtls_cred *c)
 		return;
 	mbedtls_x509_crt_free(&c->chain);
 	mbedtls_pk_free(&c->key); /* wipes the key */
+	free(c->source);
+	mtls__warned_free(&c->warned);
 	free(c);
 }

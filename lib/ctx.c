@@ -28,6 +28,11 @@ mtls_ctx *mtls_ctx_new(mtls_role role)
 	atomic_init(&ctx->refs, 1);
 	ctx->role = role;
 	ctx->warn_days = DEFAULT_WARN_DAYS;
+	for (int r = 0; r < MTLS_REASON_COUNT; r++)
+		atomic_init(&ctx->st_failed[r], 0);
+	atomic_init(&ctx->st_ok, 0);
+	atomic_init(&ctx->st_resumed, 0);
+	atomic_init(&ctx->expiry_next, 0);
 	ctx->verify = MTLS_VERIFY_NONE;
 	ctx->tls_min = MTLS_TLS1_2;
 	ctx->tls_max = MTLS_HAVE_TLS13 ? MTLS_TLS1_3 : MTLS_TLS1_2;
@@ -200,6 +205,7 @@ static int load_pair(mtls_ctx *ctx, mtls_role role, const mtls_pair_src *src)
 	ctx->cred = cred;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
+	(void)mtls_ctx_check_expiry(ctx, 0);
 	return 0;
 }
 
@@ -335,6 +341,7 @@ static int set_trust(mtls_ctx *ctx, const char *ca, const void *mem,
 		ctx->verify = MTLS_VERIFY_REQUIRE;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
+	(void)mtls_ctx_check_expiry(ctx, 0);
 	return 0;
 }
 
@@ -379,6 +386,7 @@ static int set_crl(mtls_ctx *ctx, const char *path, const void *mem,
 	ctx->trust_gen++;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
+	(void)mtls_ctx_check_expiry(ctx, 0);
 	return 0;
 }
 
@@ -639,6 +647,7 @@ int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from)
 		ctx->verify = MTLS_VERIFY_REQUIRE;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
+	(void)mtls_ctx_check_expiry(ctx, 0);
 	return 0;
 }
 
@@ -828,6 +837,7 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 		ctx->trust_gen++;
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
+	(void)mtls_ctx_check_expiry(ctx, 0);
 	mtls__log(MTLS_LOG_INFO, ctx->name, "mTLS context reloaded");
 	return 0;
 }

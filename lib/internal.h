@@ -116,6 +116,33 @@ void mtls__fmt_serial(const mbedtls_x509_buf *serial, char *buf, size_t len);
 void mtls__fmt_key_type(const mbedtls_pk_context *pk, char *buf, size_t len);
 /* Whole days from now until t (floor), negative when past. */
 long mtls__days_until(time_t t, time_t now);
+/* Issuer name equals subject name (a root, or a self-issued CA). */
+int mtls__crt_self_issued(const mbedtls_x509_crt *crt);
+/* The first certificate of list whose subject is crt's issuer (by name,
+ * not by signature), skipping crt itself; NULL when none. */
+const mbedtls_x509_crt *mtls__crt_find_issuer(const mbedtls_x509_crt *list,
+                                              const mbedtls_x509_crt *crt);
+
+/* ---- reason.c ----------------------------------------------------------- */
+
+/* Alerts by which a peer refuses a certificate (bad_certificate,
+ * unknown_ca, certificate_required, ...). */
+int mtls__alert_is_cert_refusal(int alert);
+/* The reason that goes with an MTLS_ERR_* code when nothing more precise
+ * is known. */
+mtls_reason mtls__reason_of_peer_code(int code);
+
+/* ---- expiry.c ----------------------------------------------------------- */
+
+/* "Warned once" flags of one piece of material: one per item, set with an
+ * atomic exchange so that concurrent checks warn once. */
+typedef struct mtls_warned {
+	atomic_uchar *flags;
+	size_t n;
+} mtls_warned;
+
+int mtls__warned_init(mtls_warned *w, size_t n);
+void mtls__warned_free(mtls_warned *w);
 
 /* ---- cred.c: a validated certificate chain and key ---------------------- */
 
@@ -125,6 +152,8 @@ typedef struct mtls_cred {
 	mbedtls_x509_crt chain; /* leaf first, then intermediates */
 	mbedtls_pk_context key;
 	mtls_cert_info info;
+	char *source;       /* the certificate file, or "<memory>" */
+	mtls_warned warned; /* per chain certificate */
 } mtls_cred;
 
 /* Where a pair comes from: paths, or memory buffers. */
@@ -157,12 +186,14 @@ typedef struct mtls_trust {
 	mbedtls_x509_crt ca;
 	int count;
 	char *source; /* "system", a path, or "<memory>" */
+	mtls_warned warned; /* per CA, in list order */
 } mtls_trust;
 
 typedef struct mtls_crl {
 	atomic_int refs;
 	mbedtls_x509_crl crl;
-	char *source;
+	char *source; /* the path as given, or "<memory>" */
+	mtls_warned warned; /* per CRL of the list */
 } mtls_crl;
 
 int mtls__trust_load(const char *ca, const void *mem, size_t len,
@@ -292,6 +323,7 @@ typedef struct mtls_snap {
 	                       * the static default */
 	mtls_allow *allow;
 	size_t n_allow;
+	unsigned warn_days;   /* the context's expiry warning threshold */
 	uint64_t id;          /* unique per process: what a client session
 	                       * was verified under */
 	/* Server resumption state.  It lives here, not on the context, so a
@@ -350,6 +382,18 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 
 /* ---- ctx.c -------------------------------------------------------------- */
 
+/* Counts one handshake on ctx: ok (resumed or not), or failed for reason. */
+void mtls__ctx_count(mtls_ctx *ctx, int ok, int resumed, mtls_reason reason);
+/* The expiry check of the material in hand (a snapshot's, or the
+ * context's): warns once per item within warn_days of now; returns the
+ * number of items within the window or past. */
+int mtls__expiry_check(const mtls_cred *cred, const mtls_trust *trust,
+                       const mtls_crl *crl, unsigned warn_days,
+                       const char *log_name, time_t now);
+/* From mtls_handshake: runs mtls__expiry_check on s at most once an hour
+ * per context (a compare-and-swap decides who runs it). */
+void mtls__expiry_tick(mtls_ctx *ctx, const mtls_snap *s);
+
 mtls_ctx *mtls__ctx_ref(mtls_ctx *ctx);
 /* Caller holds ctx->lock: a context sharing another's trust takes the
  * owner's current CAs and CRL (dropping its snapshot) when they changed. */
@@ -400,6 +444,11 @@ struct mtls_ctx {
 	uint64_t trust_src_gen; /* the owner's trust_gen last taken */
 
 	mtls_snap *snap; /* current snapshot, NULL until needed */
+
+	/* monitoring: relaxed atomics, no lock (see mtls_ctx_stats) */
+	atomic_ullong st_ok, st_resumed;
+	atomic_ullong st_failed[MTLS_REASON_COUNT];
+	atomic_llong expiry_next; /* next automatic expiry check (time_t) */
 
 	/* client resumption: the last session, and what verified it */
 	int has_session;

@@ -446,6 +446,7 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	mtls__anchors_init(&s->anchors, s->crl);
 	s->verify = ctx->verify;
 	s->insecure = ctx->insecure;
+	s->warn_days = ctx->warn_days;
 
 	ret = mbedtls_ssl_config_defaults(&s->conf,
 	                                  client ? MBEDTLS_SSL_IS_CLIENT

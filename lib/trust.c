@@ -259,7 +259,8 @@ int mtls__trust_load(const char *ca, const void *mem, size_t len,
 		goto fail;
 	}
 	t->source = strdup(ca != NULL ? ca : "<memory>");
-	if (t->source == NULL) {
+	if (t->source == NULL ||
+	    mtls__warned_init(&t->warned, (size_t)t->count) != 0) {
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 		goto fail;
 	}
@@ -286,7 +287,17 @@ void mtls__trust_unref(mtls_trust *t)
 		return;
 	mbedtls_x509_crt_free(&t->ca);
 	free(t->source);
+	mtls__warned_free(&t->warned);
 	free(t);
+}
+
+static size_t count_crls(const mbedtls_x509_crl *c)
+{
+	size_t n = 0;
+
+	for (; c != NULL && c->version != 0; c = c->next)
+		n++;
+	return n;
 }
 
 int mtls__crl_load(const char *path, const void *mem, size_t len,
@@ -322,8 +333,9 @@ int mtls__crl_load(const char *path, const void *mem, size_t len,
 		                 "%s: not a valid CRL (%s)", disp, why);
 		goto fail;
 	}
-	c->source = strdup(disp);
-	if (c->source == NULL) {
+	c->source = strdup(path != NULL ? path : "<memory>");
+	if (c->source == NULL ||
+	    mtls__warned_init(&c->warned, count_crls(&c->crl)) != 0) {
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");
 		goto fail;
 	}
@@ -334,6 +346,7 @@ int mtls__crl_load(const char *path, const void *mem, size_t len,
 		mtls__log(MTLS_LOG_WARN, log_name,
 		          "%s: CRL is stale (next update was due %s); peers "
 		          "checked against it will be refused", disp, when);
+		atomic_store(&c->warned.flags[0], 1); /* said: expiry.c */
 	}
 	mtls__log(MTLS_LOG_INFO, log_name, "mTLS CRL configured crl=%s",
 	          disp);
@@ -359,5 +372,6 @@ void mtls__crl_unref(mtls_crl *c)
 		return;
 	mbedtls_x509_crl_free(&c->crl);
 	free(c->source);
+	mtls__warned_free(&c->warned);
 	free(c);
 }

@@ -172,11 +172,11 @@ static void dn(const mbedtls_x509_crt *c, char *buf, size_t len)
 	mtls__fmt_dn(&c->subject, buf, len);
 }
 
+/* The library's own tests of names (certutil.c), so that mtls-check and a
+ * refused handshake tell a missing intermediate the same way. */
 static int self_signed(const mbedtls_x509_crt *c)
 {
-	return c->issuer_raw.len == c->subject_raw.len &&
-	       memcmp(c->issuer_raw.p, c->subject_raw.p, c->subject_raw.len) ==
-	           0;
+	return mtls__crt_self_issued(c);
 }
 
 static int issued_by(const mbedtls_x509_crt *child,
@@ -1105,10 +1105,8 @@ static void untrusted_hint(state *s, const mbedtls_x509_crt *ca)
 
 	dn(top, who, sizeof(who));
 	mtls__fmt_dn(&top->issuer, iss, sizeof(iss));
-	for (t = ca; t != NULL && t->raw.p != NULL; t = t->next)
-		if (issued_by(top, t))
-			break;
-	if (t != NULL && t->raw.p != NULL)
+	t = mtls__crt_find_issuer(ca, top);
+	if (t != NULL)
 		add(s, L_INFO, "trust", "%s has a CA named %s, but its key did "
 		    "not sign %s: a different CA with the same name",
 		    ca_words(s->o->ca), iss, who);
