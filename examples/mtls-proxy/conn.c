@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxyproto.h"
 
 #include <arpa/inet.h>
@@ -89,6 +90,31 @@ static const char *conn_upstream(const struct conn *c)
 	                                            : c->u->name;
 }
 
+/* Why the client handshake failed, as a metrics reason index: the
+ * library's reason (mtls_conn_reason) when it has one, else why the
+ * proxy ended it (timeout, the client hanging up, shutdown), else an
+ * internal failure (out of memory, epoll).  The one place that derives
+ * it. */
+static int conn_reason_index(const struct conn *c)
+{
+	mtls_reason r = c->cl.tls ? mtls_conn_reason(c->cl.tls)
+	                          : MTLS_REASON_NONE;
+
+	if (r != MTLS_REASON_NONE)
+		return (int)r < MTLS_REASON_COUNT ? (int)r : MX_R_UNKNOWN;
+	return c->hs_why != 0 ? c->hs_why : (int)MTLS_REASON_INTERNAL;
+}
+
+/* The client handshake ended: counted once, on the host that judged. */
+static void count_handshake(struct conn *c, int ok)
+{
+	if (c->hs_counted)
+		return;
+	c->hs_counted = 1;
+	pxy_metrics_handshake(c->l, conn_host(c), ok,
+	                      ok ? 0 : conn_reason_index(c));
+}
+
 /* The first way the relay ended wins: who hung up first is the story,
  * what the other side did next is its consequence. */
 void pxy_conn_note_end(struct conn *c, const char *by, const char *how)
@@ -123,6 +149,8 @@ void pxy_conn_end(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	count_handshake(c, 0); /* when it ended before its handshake did */
+	pxy_metrics_conn_end(c->l, conn_host(c));
 	pxy_log(ok ? MTLS_LOG_INFO : MTLS_LOG_WARN,
 	        "conn client=%s listen=%s host=%s sni=\"%s\" subject=\"%s\" "
 	        "id=\"%s\" upstream=%s target=%s bytes_to_upstream=%llu "
@@ -404,6 +432,7 @@ static void client_handshake(struct conn *c)
 		return;
 	}
 	pxy_admit_hs_done(&c->ticket);
+	count_handshake(c, 1);
 	/* Routed by the host that judged the handshake, nothing else. */
 	host = mtls_conn_host(c->cl.tls);
 	if ((srv = pxy_host_named(c->l, host)) == NULL) {
@@ -435,6 +464,7 @@ void pxy_conn_event(struct side *s, unsigned events)
 		}
 		pxy_conn_note_end(c, s->who, "reset");
 		c->benign = 1; /* an error only before data flowed */
+		c->hs_why = MTLS_REASON_CLOSED;
 		conn_fail(c, "%s closed the connection%s", s->who,
 		          c->st == S_RELAY ? "" : " during set-up");
 		return;
@@ -498,6 +528,7 @@ void pxy_conn_start(struct pxy_listen *l, int fd,
 		conns->prev = c;
 	conns = c;
 	n_conns++;
+	pxy_metrics_conn_open(l);
 	c->cl.tls = mtls_conn_new(l->ctx, fd, NULL);
 	if (c->cl.tls == NULL) {
 		conn_fail(c, "out of memory");
@@ -517,9 +548,11 @@ void pxy_conn_timers(double t)
 		next = c->next;
 		switch (c->st) {
 		case S_HS_CLIENT:
-			if (t > c->deadline)
+			if (t > c->deadline) {
+				c->hs_why = MX_R_TIMEOUT;
 				conn_fail(c, "client: TLS handshake timed out "
 				             "after %d s", c->l->handshake_timeout);
+			}
 			break;
 		case S_CONNECT:
 		case S_HS_UP:
@@ -549,8 +582,10 @@ size_t pxy_conn_count(void)
 
 void pxy_conn_close_all(const char *why)
 {
-	while (conns != NULL)
+	while (conns != NULL) {
+		conns->hs_why = MTLS_REASON_ABANDONED;
 		conn_fail(conns, "%s", why);
+	}
 }
 
 void pxy_conn_bury(void)

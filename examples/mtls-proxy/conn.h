@@ -69,6 +69,9 @@ struct conn {
 	char reason[512];
 	const char *end, *end_by; /* how the relay ended, first event (end=) */
 	int benign;             /* the failure is a peer hanging up or idling */
+	int hs_counted;         /* its client handshake is in the metrics */
+	int hs_why;             /* why the proxy ended its handshake (a
+	                         * metrics reason index), 0: not the proxy */
 	struct buf c2u, u2c;
 };
 

@@ -10,14 +10,16 @@
  *
  * Modules: listen.c (listening sockets, accept), conn.c (a connection's
  * life), relay.c (its bytes), health.c (active checks), reload.c (a new
- * configuration generation).
+ * configuration generation), admin.c (the admin endpoint).
  */
 #include "proxy.h"
+#include "admin.h"
 #include "admit.h"
 #include "conn.h"
 #include "health.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 
 #include <errno.h>
@@ -70,6 +72,8 @@ static void dispatch(struct epoll_event *ev)
 		pxy_listener_event((struct listener *)kind);
 	else if (*kind == K_PROBE)
 		pxy_health_event((struct probe *)kind);
+	else if (*kind == K_ADMIN)
+		pxy_admin_event((struct adm *)kind, ev->events);
 	else
 		pxy_conn_event((struct side *)kind, ev->events);
 }
@@ -88,6 +92,8 @@ int pxy_run(struct pxy_config *cfg)
 	}
 	if (pxy_listeners_attach(cfg) != 0)
 		goto out;
+	pxy_metrics_config(cfg);
+	pxy_admin_attach();
 	for (;;) {
 		int n = epoll_wait(pxy_ep, evs, 128,
 		                   pxy_runq_pending() ? 0 : 1000);
@@ -103,6 +109,7 @@ int pxy_run(struct pxy_config *cfg)
 		pxy_runq_pass();
 		t = pxy_now();
 		pxy_conn_timers(t);
+		pxy_admin_tick(t);
 		if (stop_at == 0) {
 			pxy_listeners_resume(t);
 			pxy_health_tick(t);
@@ -128,6 +135,7 @@ int pxy_run(struct pxy_config *cfg)
 	pxy_conn_close_all("proxy shutting down");
 	rc = 0;
 out:
+	pxy_admin_close();
 	pxy_listeners_detach();
 	pxy_health_cancel();
 	pxy_conn_bury();
