@@ -346,10 +346,11 @@ static int collect_expiry(struct items *xs)
 	for (i = 0; cfg != NULL && i < cfg->n_listens; i++) {
 		const struct pxy_listen *l = &cfg->listens[i];
 
-		if (l->ctx != NULL)
-			mtls_ctx_expiry_each(l->ctx, collect_item, xs);
+		if (l->skipped || l->ctx == NULL)
+			continue;
+		mtls_ctx_expiry_each(l->ctx, collect_item, xs);
 		for (j = 0; j < l->n_hosts; j++)
-			if (l->hosts[j].ctx != NULL)
+			if (!l->hosts[j].skipped && l->hosts[j].ctx != NULL)
 				mtls_ctx_expiry_each(l->hosts[j].ctx,
 				                     collect_item, xs);
 	}
