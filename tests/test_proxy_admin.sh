@@ -7,7 +7,8 @@
 #     wildcard name FILE:LINE; a non-loopback address warns
 #   one process: handshakes made with python's ssl and openssl s_client
 #     (4 accepted: 3 on the default host, 1 on the SNI host; 2 refused for
-#     no client certificate, 1 for an unknown CA), then /metrics scraped
+#     no client certificate, 1 for an unknown CA; a client that sends
+#     nothing on a listener with handshake_timeout 1), then /metrics scraped
 #     with curl: it parses as Prometheus text (a strict parser below: HELP
 #     and TYPE once per family and before its samples, known types, label
 #     syntax and escapes, no duplicate series) and the counters and label
@@ -60,6 +61,8 @@ fails=0 checks=0
 #   slow PORT LIMIT                sends half a request line and nothing
 #                                  more: "closed" once the endpoint closes,
 #                                  "open" after LIMIT seconds
+#   mute PORT                      connects, sends nothing: "closed" once
+#                                  the proxy closes it (20 s at most)
 #   crowd PORT N                   N connections that send nothing; prints
 #                                  how many were closed at once
 cat >"$work/adm.py" <<'PY'
@@ -203,6 +206,10 @@ def slow(port, limit):
     s.sendall(b"GET /met")
     print("closed" if read_to_close(s, limit) is not None else "open")
 
+def mute(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    print("closed" if read_to_close(s, 20) is not None else "open")
+
 def crowd(port, n):
     socks = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(n)]
     time.sleep(1)
@@ -226,6 +233,7 @@ elif cmd == "prom": prom(a[0])
 elif cmd == "status": status(a[0])
 elif cmd == "raw": raw(int(a[0]), eval(a[1]))
 elif cmd == "slow": slow(int(a[0]), float(a[1]))
+elif cmd == "mute": mute(int(a[0]))
 elif cmd == "crowd": crowd(int(a[0]), int(a[1]))
 PY
 py() { timeout 90 python3 "$work/adm.py" "$@"; }
@@ -241,7 +249,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 	{ echo "FAIL: openssl req"; exit 1; }
 cat "$pki/ca.crt" >"$work/ca-bundle.pem"
 
-echo_port=$(free_port) lp=$(free_port) ap=$(free_port)
+echo_port=$(free_port) lp=$(free_port) ap=$(free_port) lp2=$(free_port)
 python3 "$work/adm.py" echo "$echo_port" &
 pids+=($!)
 
@@ -263,6 +271,13 @@ listen 127.0.0.1:$lp {
         key $pki/admin-server.key
         upstream main
     }
+}
+listen 127.0.0.1:$lp2 {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    handshake_timeout 1
+    upstream main
 }
 upstream main {
     target 127.0.0.1:$echo_port
@@ -311,6 +326,7 @@ echo ping | timeout 20 openssl s_client -connect "127.0.0.1:$lp" -quiet \
 	-CAfile "$pki/ca.crt" -cert "$pki/client-ec.crt" -key "$pki/client-ec.key" \
 	-cert_chain "$pki/int.crt" >"$work/sc.out" 2>/dev/null
 check "openssl s_client gets its echo" grep -qx ping "$work/sc.out"
+check "a client that sends nothing is closed by handshake_timeout 1" test "$(py mute "$lp2")" = closed
 
 url=http://127.0.0.1:$ap
 scrape() { py prom "$url/metrics" >"$work/m.txt" 2>"$work/m.err"; }
@@ -323,7 +339,7 @@ done
 check "/metrics parses as Prometheus text" scrape
 [ -s "$work/m.err" ] && cat "$work/m.err"
 L="listener=\"127.0.0.1:$lp\""
-grep '^mtls_handshakes_total' "$work/m.txt" | sort >"$work/hs.got"
+grep '^mtls_handshakes_total' "$work/m.txt" | grep -F "$L" | sort >"$work/hs.got"
 sort >"$work/hs.want" <<EOF
 mtls_handshakes_total{host="admin.example.com",$L,reason="none",result="success"} 1
 mtls_handshakes_total{host="default",$L,reason="closed",result="failure"} 1
@@ -337,6 +353,7 @@ want() { # want DESCRIPTION LINE: the scrape has exactly that line
 	check "$1" grep -qxF -- "$2" "$work/m.txt"
 }
 want "connections_open 0 after the clients left" "mtls_connections_open{$L} 0"
+want "handshake timeout counted as reason timeout" "mtls_handshakes_total{host=\"default\",listener=\"127.0.0.1:$lp2\",reason=\"timeout\",result=\"failure\"} 1"
 want "connections_total on the default host: 8" "mtls_connections_total{host=\"default\",$L} 8"
 want "connections_total on the SNI host: 1" "mtls_connections_total{host=\"admin.example.com\",$L} 1"
 want "bytes client to upstream: 5 echoes of 5 bytes" 'mtls_bytes_total{direction="client_to_upstream"} 25'
@@ -371,7 +388,7 @@ d = json.load(open(os.environ["STATUS_OUT"]))
 l = d["listeners"][0]
 sys.exit(not (l["address"].endswith(":" + sys.argv[1]) and l["upstream"] == "main"
               and [h["name"] for h in l["hosts"]] == ["admin.example.com"]
-              and d["handshakes"] == {"success": 5, "failure": 4}
+              and d["handshakes"] == {"success": 5, "failure": 5}
               and d["workers"] == 1 and d["worker_pids"] == [d["pid"]]
               and d["upstreams"][0]["targets"][0]["up"] is True))' "$lp"
 

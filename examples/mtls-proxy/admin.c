@@ -156,11 +156,12 @@ static void answer_text(struct adm *a, int head, int code, const char *reason,
 /* A complete request header is in a->req (NUL-terminated). */
 static void respond(struct adm *a)
 {
-	char *sp1 = strchr(a->req, ' '), *sp2, *path, *q;
+	char *sp1, *sp2, *path, *q, *body;
 	size_t mlen, plen, len = 0;
 	int head, metrics;
-	char *body;
 
+	a->req[strcspn(a->req, "\r\n")] = '\0'; /* the request line only */
+	sp1 = strchr(a->req, ' ');
 	if (sp1 == NULL || (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
 	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
 		answer_text(a, 0, 400, "Bad Request", NULL);
