@@ -16,6 +16,10 @@
  * one that dies (at most 5 restarts a minute).  Stopped, it exits once they
  * have: 0, or 1 if one of them did not exit 0.
  *
+ * With "admin ADDR:PORT" the shared counters (metrics.h) and the admin
+ * socket (admin.h) are made here, before any fork: every worker counts in
+ * its own slot, the worker of slot 0 serves the endpoint.
+ *
  * The configuration syntax is documented in examples/mtls-proxy.conf.
  */
 #include "config.h"
