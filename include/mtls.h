@@ -519,9 +519,11 @@ MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
  * "decryption failed or bad record mac" (curl and Python: that, or, when
  * the server's close wins the race, "Connection reset by peer" / "EOF
  * occurred in violation of protocol"); an mtls client
- * returns MTLS_ERR_ALERT with "upstream aborted the connection with a TLS
- * 1.3 alert that could not be decrypted (it most likely refused our client
- * certificate)".  Nothing the client receives carries the reason: it is on
+ * returns MTLS_ERR_ALERT (mtls_conn_reason(): PEER_ALERT_UNREADABLE) with
+ * "upstream aborted the connection with a TLS 1.3 alert that could not be
+ * decrypted (it most likely refused our client certificate)".  The reverse
+ * holds too: a client refusing our 3.6 server's certificate in TLS 1.3
+ * (mbedTLS or OpenSSL alike) sends an alert the server cannot decrypt.  Nothing the client receives carries the reason: it is on
  * the server, whose mtls_handshake returns the MTLS_ERR_PEER_* code with
  * mtls_conn_error() naming it ("client certificate required but not
  * presented", "client certificate (CN=x) refused: ...", "... not allowed
@@ -681,8 +683,10 @@ MTLS_API mtls_reason mtls_conn_reason(const mtls_conn *conn);
 MTLS_API int mtls_conn_alert_received(const mtls_conn *conn);
 
 /* The fatal TLS alert this side sent the peer, or -1 when none was sent or
- * the library could not tell which (mbedTLS 2.28 encrypts a TLS 1.2 alert
- * sent after ChangeCipherSpec without telling us its description). */
+ * the library could not tell which: known when it went out in the clear
+ * (every TLS 1.2 refusal in the handshake) or mbedTLS 3.x queued it; not
+ * when mbedTLS sent it encrypted without keeping its description (TLS 1.3
+ * certificate refusals on mbedTLS 3.6). */
 MTLS_API int mtls_conn_alert_sent(const mtls_conn *conn);
 
 /* The RFC 8446 / RFC 5246 name of an alert description: "unknown_ca",

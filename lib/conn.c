@@ -681,11 +681,12 @@ static int untrusted_failure(mtls_conn *c, const char *info)
 	if (c->top_named || c->top_sent) {
 		c->why = MTLS_REASON_UNKNOWN_CA;
 		return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
-		                  "%s certificate (%s) refused: %s; %s is issued "
-		                  "by a CA named %s, but not by the one we %s",
+		                  "%s certificate (%s) refused: %s; %s names "
+		                  "%s as its issuer, but the %s of that name did "
+		                  "not sign it (another CA with the same name)",
 		                  who, c->peer_subject, info, c->top_subject,
 		                  c->top_issuer,
-		                  c->top_named ? "trust" : "were sent");
+		                  c->top_named ? "trusted CA" : "certificate sent");
 	}
 	c->why = MTLS_REASON_MISSING_INTERMEDIATE;
 	return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
@@ -846,7 +847,8 @@ static int map_error(mtls_conn *c, int ret)
 		return alert_failure(c);
 	/* -0x6E80: 2.28's BAD_HS_PROTOCOL_VERSION, 3.x's BAD_PROTOCOL_VERSION */
 	case -0x6E80:
-		c->why = MTLS_REASON_PROTOCOL_VERSION;
+		if (c->why == MTLS_REASON_NONE)
+			c->why = MTLS_REASON_PROTOCOL_VERSION;
 		break;
 #if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
 	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
@@ -859,7 +861,7 @@ static int map_error(mtls_conn *c, int ret)
 #endif
 		/* 3.x says "handshake failure" for more than negotiation:
 		 * before any certificate it is the parameters. */
-		if (!c->saw_cert && !c->hs_done)
+		if (c->why == MTLS_REASON_NONE && !c->saw_cert && !c->hs_done)
 			c->why = MTLS_REASON_NO_SHARED_CIPHER;
 		break;
 	default:

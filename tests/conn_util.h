@@ -437,6 +437,8 @@ typedef struct end {
 	char data[8192];  /* bytes read */
 	size_t n_data;
 	int io_calls;     /* calls of the use_io callbacks */
+	mtls_reason reason; /* mtls_conn_reason() before the conn is freed */
+	int alert_in, alert_out; /* mtls_conn_alert_received() / _sent() */
 } end;
 
 typedef struct pair {
@@ -466,6 +468,14 @@ static inline ssize_t io_recv_cb(void *user, void *buf, size_t len)
 	if (n >= 0)
 		return n;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? MTLS_WANT_READ : -1;
+}
+
+/* What the connection says about its failure, kept past its free. */
+static inline void end_facts(end *e)
+{
+	e->reason = mtls_conn_reason(e->conn);
+	e->alert_in = mtls_conn_alert_received(e->conn);
+	e->alert_out = mtls_conn_alert_sent(e->conn);
 }
 
 static inline void end_error(end *e)
@@ -586,6 +596,7 @@ static inline void *server_main(void *arg)
 		if (end_write_all(e, buf, (size_t)n) != 0)
 			break;
 	}
+	end_facts(e);
 	mtls_conn_free(e->conn);
 	e->conn = NULL;
 	/* EOF for the client; the read side stays open so that its pending
@@ -636,6 +647,7 @@ static inline void pair_close(pair *p)
 		if (p->cli.hs == 0 && p->cli.io_err == 0 &&
 		    mtls_close(p->cli.conn) == 0)
 			(void)end_read(&p->cli, 0);
+		end_facts(&p->cli);
 		mtls_conn_free(p->cli.conn);
 		p->cli.conn = NULL;
 	}
