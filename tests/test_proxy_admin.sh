@@ -187,7 +187,7 @@ def status(url):
             bad += [k for k in ("address", "up") if k not in t]
     for c in d.get("certificates", []):
         bad += [k for k in ("file", "subject", "not_after", "expires_in_seconds") if k not in c]
-    for k in ("successes", "failures", "last_result", "last_success"):
+    for k in ("ok", "failed", "last_result", "last_success"):
         if k not in d.get("reload", {}): bad.append("reload." + k)
     print("ok" if not bad else "missing: " + ", ".join(bad))
     print(json.dumps(d), file=open(os.environ["STATUS_OUT"], "w"))
@@ -341,11 +341,11 @@ check "/metrics parses as Prometheus text" scrape
 L="listener=\"127.0.0.1:$lp\""
 grep '^mtls_handshakes_total' "$work/m.txt" | grep -F "$L" | sort >"$work/hs.got"
 sort >"$work/hs.want" <<EOF
-mtls_handshakes_total{host="admin.example.com",$L,reason="none",result="success"} 1
-mtls_handshakes_total{host="default",$L,reason="closed",result="failure"} 1
-mtls_handshakes_total{host="default",$L,reason="none",result="success"} 4
-mtls_handshakes_total{host="default",$L,reason="peer_no_cert",result="failure"} 2
-mtls_handshakes_total{host="default",$L,reason="unknown_ca",result="failure"} 1
+mtls_handshakes_total{host="admin.example.com",$L,reason="none",result="ok"} 1
+mtls_handshakes_total{host="default",$L,reason="closed",result="failed"} 1
+mtls_handshakes_total{host="default",$L,reason="none",result="ok"} 4
+mtls_handshakes_total{host="default",$L,reason="peer_no_cert",result="failed"} 2
+mtls_handshakes_total{host="default",$L,reason="unknown_ca",result="failed"} 1
 EOF
 if diff -u "$work/hs.want" "$work/hs.got"; then ok "handshakes_total: exact series and values"
 else bad "handshakes_total: exact series and values"; fi
@@ -353,14 +353,14 @@ want() { # want DESCRIPTION LINE: the scrape has exactly that line
 	check "$1" grep -qxF -- "$2" "$work/m.txt"
 }
 want "connections_open 0 after the clients left" "mtls_connections_open{$L} 0"
-want "handshake timeout counted as reason timeout" "mtls_handshakes_total{host=\"default\",listener=\"127.0.0.1:$lp2\",reason=\"timeout\",result=\"failure\"} 1"
+want "handshake timeout counted as reason timeout" "mtls_handshakes_total{host=\"default\",listener=\"127.0.0.1:$lp2\",reason=\"timeout\",result=\"failed\"} 1"
 want "connections_total on the default host: 8" "mtls_connections_total{host=\"default\",$L} 8"
 want "connections_total on the SNI host: 1" "mtls_connections_total{host=\"admin.example.com\",$L} 1"
 want "bytes client to upstream: 5 echoes of 5 bytes" 'mtls_bytes_total{direction="client_to_upstream"} 25'
 want "bytes upstream to client: 25" 'mtls_bytes_total{direction="upstream_to_client"} 25'
 want "target without health checks is up" "mtls_upstream_target_up{target=\"127.0.0.1:$echo_port\",upstream=\"main\"} 1"
-want "reloads: none yet (success)" 'mtls_reloads_total{result="success"} 0'
-want "reloads: none yet (failure)" 'mtls_reloads_total{result="failure"} 0'
+want "reloads: none yet (success)" 'mtls_reloads_total{result="ok"} 0'
+want "reloads: none yet (failure)" 'mtls_reloads_total{result="failed"} 0'
 check "cert expiry: the leaf, positive" grep -qE "^mtls_cert_expiry_seconds\{file=\"$pki/server-ec-chain.pem\",subject=\"CN=localhost\"\} [1-9][0-9]*$" "$work/m.txt"
 check "cert expiry: the intermediate sent with it" grep -qE "^mtls_cert_expiry_seconds\{file=\"$pki/server-ec-chain.pem\",subject=\"CN=mtls Test Intermediate CA\"\} [1-9]" "$work/m.txt"
 check "cert expiry: the client CA" grep -qE "^mtls_cert_expiry_seconds\{file=\"$pki/ca.crt\",subject=\"O=mtls tests, CN=mtls Test Root CA\"\} [1-9]" "$work/m.txt"
@@ -388,7 +388,7 @@ d = json.load(open(os.environ["STATUS_OUT"]))
 l = d["listeners"][0]
 sys.exit(not (l["address"].endswith(":" + sys.argv[1]) and l["upstream"] == "main"
               and [h["name"] for h in l["hosts"]] == ["admin.example.com"]
-              and d["handshakes"] == {"success": 5, "failure": 5}
+              and d["handshakes"] == {"ok": 5, "failed": 5}
               and d["workers"] == 1 and d["worker_pids"] == [d["pid"]]
               and d["upstreams"][0]["targets"][0]["up"] is True))' "$lp"
 
@@ -415,24 +415,24 @@ sleep 1 # the timestamp is in whole seconds: a later success shows a larger one
 t0=$(sed -n 's/^mtls_last_reload_success_timestamp_seconds{} //p' "$work/m.txt")
 kill -HUP "$ppid"
 for ((i = 0; i < 100; i++)); do
-	scrape && grep -qx 'mtls_reloads_total{result="success"} 1' "$work/m.txt" && break
+	scrape && grep -qx 'mtls_reloads_total{result="ok"} 1' "$work/m.txt" && break
 	sleep 0.1
 done
-want "good SIGHUP: one success" 'mtls_reloads_total{result="success"} 1'
+want "good SIGHUP: one success" 'mtls_reloads_total{result="ok"} 1'
 t1=$(sed -n 's/^mtls_last_reload_success_timestamp_seconds{} //p' "$work/m.txt")
 check "last_reload_success moved ($t0 -> $t1)" test "${t1:-0}" -gt "${t0:-0}"
 cp "$conf" "$work/good.conf"
 echo "nonsense directive" >>"$conf"
 kill -HUP "$ppid"
 for ((i = 0; i < 100; i++)); do
-	scrape && grep -qx 'mtls_reloads_total{result="failure"} 1' "$work/m.txt" && break
+	scrape && grep -qx 'mtls_reloads_total{result="failed"} 1' "$work/m.txt" && break
 	sleep 0.1
 done
-want "broken SIGHUP: one failure" 'mtls_reloads_total{result="failure"} 1'
-want "... the success count unchanged" 'mtls_reloads_total{result="success"} 1'
+want "broken SIGHUP: one failure" 'mtls_reloads_total{result="failed"} 1'
+want "... the success count unchanged" 'mtls_reloads_total{result="ok"} 1'
 check "... last_reload_success unchanged" grep -qx "mtls_last_reload_success_timestamp_seconds{} $t1" "$work/m.txt"
 check "... and the proxy still serves" test "$(py hs "$lp" good)" = ok
-want "counters survive reloads" "mtls_handshakes_total{host=\"default\",$L,reason=\"peer_no_cert\",result=\"failure\"} 2"
+want "counters survive reloads" "mtls_handshakes_total{host=\"default\",$L,reason=\"peer_no_cert\",result=\"failed\"} 2"
 cp "$work/good.conf" "$conf"
 kill "$ppid"
 wait "$ppid"
@@ -453,7 +453,7 @@ for ((i = 0; i < 100; i++)); do
 done
 check "workers 2: /status lists both worker pids" python3 -c 'import json,os,sys; d=json.load(open(os.environ["STATUS_OUT"])); sys.exit(not (d["workers"] == 2 and len(set(d["worker_pids"])) == 2))'
 scrape
-want "workers 2: handshakes across both workers = 20" "mtls_handshakes_total{host=\"default\",$L,reason=\"none\",result=\"success\"} 20"
+want "workers 2: handshakes across both workers = 20" "mtls_handshakes_total{host=\"default\",$L,reason=\"none\",result=\"ok\"} 20"
 # Kill the worker that does not serve the endpoint; its slot keeps its totals.
 victim=$(python3 -c 'import json,os; d=json.load(open(os.environ["STATUS_OUT"])); print([p for p in d["worker_pids"] if p != d["pid"]][0])')
 kill -9 "$victim"
@@ -464,11 +464,11 @@ for ((i = 0; i < 100; i++)); do
 done
 check "workers 2: the killed worker was restarted" python3 -c 'import json,os,sys; d=json.load(open(os.environ["STATUS_OUT"])); sys.exit(not (d["worker_restarts"] == 1 and int(sys.argv[1]) not in d["worker_pids"]))' "$victim"
 scrape
-want "workers 2: totals kept across the restart (20)" "mtls_handshakes_total{host=\"default\",$L,reason=\"none\",result=\"success\"} 20"
+want "workers 2: totals kept across the restart (20)" "mtls_handshakes_total{host=\"default\",$L,reason=\"none\",result=\"ok\"} 20"
 for ((i = 0; i < 4; i++)); do py hs "$lp" nocert >/dev/null; done
 scrape
-want "workers 2: refusals counted after the restart (4)" "mtls_handshakes_total{host=\"default\",$L,reason=\"peer_no_cert\",result=\"failure\"} 4"
-want "workers 2: no SIGHUP, no reloads" 'mtls_reloads_total{result="success"} 0'
+want "workers 2: refusals counted after the restart (4)" "mtls_handshakes_total{host=\"default\",$L,reason=\"peer_no_cert\",result=\"failed\"} 4"
+want "workers 2: no SIGHUP, no reloads" 'mtls_reloads_total{result="ok"} 0'
 kill "$ppid"
 wait "$ppid"
 check "workers 2: the supervisor stops cleanly (exit 0)" test $? = 0

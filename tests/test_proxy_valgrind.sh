@@ -392,7 +392,7 @@ check "... the proxy still serves ($out)" test $? -eq 0
 # ---- the admin endpoint ------------------------------------------------------------
 adm=http://127.0.0.1:$p_adm
 out=$(curl -s -m 60 "$adm/metrics")
-check "admin: /metrics counts the handshakes" grep -q '^mtls_handshakes_total{.*result="failure",reason="peer_no_cert"} [1-9]' <<<"$out"
+check "admin: /metrics counts the handshakes" grep -q '^mtls_handshakes_total{.*result="failed",reason="peer_no_cert"} [1-9]' <<<"$out"
 out=$(curl -s -m 60 "$adm/status")
 check "admin: /status is JSON" python3 -c 'import json, sys; json.loads(sys.stdin.read())' <<<"$out"
 check "admin: POST is refused (405)" test "$(curl -s -m 60 -o /dev/null -w '%{http_code}' -X POST "$adm/metrics")" = 405
@@ -450,7 +450,7 @@ check "... served by the workers (worker= in the log)" \
 	wait_new "info: worker=[0-9]* conn .*bytes_to_upstream=4096 .*status=ok" 4
 out=$(curl -s -m 60 "http://127.0.0.1:$p_adm2/metrics")
 check "workers 2: /metrics adds both workers up (4 handshakes)" grep -qxF \
-	"mtls_handshakes_total{listener=\"127.0.0.1:$p_wk\",host=\"default\",result=\"success\",reason=\"none\"} 4" <<<"$out"
+	"mtls_handshakes_total{listener=\"127.0.0.1:$p_wk\",host=\"default\",result=\"ok\",reason=\"none\"} 4" <<<"$out"
 mark
 kill -HUP "$sup_pid"
 check "workers 2: SIGHUP is passed on, both workers reload" \

@@ -388,14 +388,14 @@ static void metrics_handshakes(struct sb *b, const struct agg *a)
 		sb_add(b, "mtls_handshakes_total{");
 		label(b, "listener", p->listener, 0);
 		label(b, "host", p->host, 0);
-		sb_add(b, "result=\"success\",reason=\"none\"} %llu\n", p->ok);
+		sb_add(b, "result=\"ok\",reason=\"none\"} %llu\n", p->ok);
 		for (r = 1; r < MX_REASONS; r++) {
 			if (p->failed[r] == 0)
 				continue;
 			sb_add(b, "mtls_handshakes_total{");
 			label(b, "listener", p->listener, 0);
 			label(b, "host", p->host, 0);
-			sb_add(b, "result=\"failure\",");
+			sb_add(b, "result=\"failed\",");
 			label(b, "reason", pxy_metrics_reason_name(r), 1);
 			sb_add(b, " %llu\n", p->failed[r]);
 		}
@@ -464,8 +464,8 @@ static void metrics_reload_targets(struct sb *b, const struct agg *a)
 	family(b, "mtls_reloads_total", "counter",
 	       "Configuration reloads (SIGHUP), by result; each worker "
 	       "reloads, so a SIGHUP counts once per worker.");
-	sb_add(b, "mtls_reloads_total{result=\"success\"} %llu\n"
-	          "mtls_reloads_total{result=\"failure\"} %llu\n",
+	sb_add(b, "mtls_reloads_total{result=\"ok\"} %llu\n"
+	          "mtls_reloads_total{result=\"failed\"} %llu\n",
 	       a->reloads_ok, a->reloads_failed);
 	family(b, "mtls_last_reload_success_timestamp_seconds", "gauge",
 	       "Unix time of the last successful configuration load (start "
@@ -641,13 +641,13 @@ char *pxy_page_status(size_t *len)
 	sb_add(&b, "],\"worker_restarts\":%llu", a.restarts);
 	status_listeners(&b, &a);
 	status_expiry(&b, &xs, now);
-	sb_add(&b, ",\"handshakes\":{\"success\":%llu,\"failure\":%llu}",
+	sb_add(&b, ",\"handshakes\":{\"ok\":%llu,\"failed\":%llu}",
 	       ok, failed);
-	sb_add(&b, ",\"reload\":{\"successes\":%llu,\"failures\":%llu,"
+	sb_add(&b, ",\"reload\":{\"ok\":%llu,\"failed\":%llu,"
 	           "\"last_result\":\"%s\",\"last_attempt\":",
 	       a.reloads_ok, a.reloads_failed,
-	       a.last_result > 0 ? "success"
-	                         : a.last_result < 0 ? "failure" : "none");
+	       a.last_result > 0 ? "ok"
+	                         : a.last_result < 0 ? "failed" : "none");
 	if (a.last_at)
 		sb_add(&b, "%lld", a.last_at);
 	else
