@@ -21,6 +21,12 @@ static struct mx_slot *mine; /* NULL: this process counts nothing */
 
 #define RLX memory_order_relaxed
 
+/* Processes share these counters: their atomics must be lock-free (a
+ * lock-based fallback would live in each process, not in the region). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
+               ATOMIC_INT_LOCK_FREE == 2,
+               "mtls-proxy metrics need lock-free atomics");
+
 int pxy_metrics_init(int n)
 {
 	void *p;
