@@ -538,9 +538,16 @@ if grep -aq 'SIGHUP' "$proxy"; then
 	PYT=300 py load "$p_main" 200 0 >"$work/f.out" 2>&1 &
 	f_pid=$!
 	pids+=("$f_pid")
+	# one SIGHUP at a time: signals sent while a reload runs merge into
+	# one (as they should), so wait (bounded) for each reload's line
 	for ((i = 0; i < 5; i++)); do
 		sleep 0.3
+		n=$(grep -c 'reloaded ' "$log")
 		kill -HUP "$proxy_pid" 2>/dev/null
+		for ((j = 0; j < 100; j++)); do
+			[ "$(grep -c 'reloaded ' "$log")" -gt "$n" ] && break
+			sleep 0.1
+		done
 	done
 	wait "$f_pid"
 	rc=$?

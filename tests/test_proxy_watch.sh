@@ -121,7 +121,7 @@ wait_log() {
 put() { cp "$1" "$2.tmp" && chmod 600 "$2.tmp" && mv -f "$2.tmp" "$2"; }
 
 backend=$(free_port)
-py echo "$backend" & pids+=($!)
+python3 "$work/w.py" echo "$backend" & pids+=($!)
 wait_port "$backend" || bad "echo backend did not start"
 
 # start NAME WATCH CERT KEY: a proxy with its own config and log, on $port
@@ -153,7 +153,7 @@ put "$pki/server-ec-chain.pem" "$work/a/server.crt"
 put "$pki/server-ec.key" "$work/a/server.key"
 start a on "$work/a/server.crt" "$work/a/server.key"
 check "on: EC certificate served at start" wait_served "$port" "$ec" 5
-py hold "$port" "$work/go" "$work/done" & pids+=($!)
+python3 "$work/w.py" hold "$port" "$work/go" "$work/done" & pids+=($!)
 sleep 0.5
 put "$pki/server-rsa.key" "$work/a/server.key"
 put "$pki/server-rsa-chain.pem" "$work/a/server.crt"

@@ -573,6 +573,20 @@ static int directive(struct parser *p, char **w, int n)
 		p->cfg->workers_line = p->line;
 		return 0;
 	}
+	if (strcmp(w[0], "admin") == 0) {
+		if (n != 2)
+			return fail(p, p->line, "want 'admin ADDR:PORT'");
+		if (p->cfg->admin_line != 0)
+			return fail(p, p->line, "duplicate 'admin' (first on "
+			            "line %d)", p->cfg->admin_line);
+		if (strncmp(w[1], "*:", 2) == 0 || w[1][0] == ':')
+			return fail(p, p->line, "admin wants an address, not "
+			            "'%s' (127.0.0.1:PORT is advised)", w[1]);
+		if (parse_addr(p, &p->cfg->admin, w[1], 1) != 0)
+			return -1;
+		p->cfg->admin_line = p->line;
+		return 0;
+	}
 	if (strcmp(w[0], "max_connections") == 0)
 		return set_count(p, &p->cfg->max_conns, &p->cfg->max_conns_line,
 		                 w, n);
@@ -895,6 +909,7 @@ static void server_free(struct pxy_server *s)
 	free(s->client_ca);
 	free(s->crl);
 	free(s->upstream_name);
+	mtls_ctx_free(s->ctx);
 	for (j = 0; j < s->n_allow; j++)
 		free(s->allow[j].value);
 	free(s->allow);

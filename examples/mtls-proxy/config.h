@@ -74,6 +74,9 @@ struct pxy_server {
 	struct pxy_upstream *upstream; /* resolved by name */
 	int broken;               /* config.c: one of its directives failed */
 	int skipped;              /* tlsctx.c: host left out (see there) */
+	mtls_ctx *ctx;            /* tlsctx.c: a host's own context (a
+	                           * reference; the listener holds another),
+	                           * for its expiry figures; NULL otherwise */
 };
 
 struct pxy_lcount; /* admit.h */
@@ -113,6 +116,8 @@ struct pxy_config {
 	size_t max_hs;            /* client handshakes in progress */
 	size_t max_hs_src;        /* ... from one IPv4 address or IPv6 /64 */
 	int max_conns_line, max_hs_line, max_hs_src_line; /* 0: default */
+	struct pxy_addr admin;    /* "admin ADDR:PORT": metrics and status */
+	int admin_line;           /* 0: no admin endpoint */
 	struct pxy_listen *listens;
 	size_t n_listens;
 	struct pxy_upstream *upstreams;

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxyproto.h"
 #include "timer.h"
 
@@ -92,6 +93,31 @@ static const char *conn_upstream(const struct conn *c)
 	                                            : c->u->name;
 }
 
+/* Why the client handshake failed, as a metrics reason index: the
+ * library's reason (mtls_conn_reason) when it has one, else why the
+ * proxy ended it (timeout, the client hanging up, shutdown), else an
+ * internal failure (out of memory, epoll).  The one place that derives
+ * it. */
+static int conn_reason_index(const struct conn *c)
+{
+	mtls_reason r = c->cl.tls ? mtls_conn_reason(c->cl.tls)
+	                          : MTLS_REASON_NONE;
+
+	if (r != MTLS_REASON_NONE)
+		return (int)r < MTLS_REASON_COUNT ? (int)r : MX_R_UNKNOWN;
+	return c->hs_why != 0 ? c->hs_why : (int)MTLS_REASON_INTERNAL;
+}
+
+/* The client handshake ended: counted once, on the host that judged. */
+static void count_handshake(struct conn *c, int ok)
+{
+	if (c->hs_counted)
+		return;
+	c->hs_counted = 1;
+	pxy_metrics_handshake(c->l, conn_host(c), ok,
+	                      ok ? 0 : conn_reason_index(c));
+}
+
 /* The first way the relay ended wins: who hung up first is the story,
  * what the other side did next is its consequence. */
 void pxy_conn_note_end(struct conn *c, const char *by, const char *how)
@@ -119,13 +145,15 @@ static int conn_ok(const struct conn *c)
  * quote them) goes through pxy_log_value. */
 void pxy_conn_end(struct conn *c)
 {
-	char sni[1024], subject[1024], id[1024], reason[2048];
+	char sni[1024], subject[1024], id[8300], reason[2048];
 	const char *s = c->cl.tls ? mtls_conn_sni(c->cl.tls) : NULL;
 	int ok = conn_ok(c);
 
 	if (c->dead)
 		return;
 	c->dead = 1;
+	count_handshake(c, 0); /* when it ended before its handshake did */
+	pxy_metrics_conn_end(c->l, conn_host(c));
 	pxy_log(ok ? MTLS_LOG_INFO : MTLS_LOG_WARN,
 	        "conn client=%s listen=%s host=%s sni=\"%s\" subject=\"%s\" "
 	        "id=\"%s\" upstream=%s target=%s bytes_to_upstream=%llu "
@@ -400,14 +428,13 @@ static void note_peer(struct conn *c, const struct pxy_server *srv)
 {
 	mtls_peer peer;
 	const char *id;
-	int rc, i;
+	int rc, i, n_uri;
 
 	memset(&peer, 0, sizeof(peer));
 	rc = mtls_verify_peer(c->cl.tls, &peer);
 	c->verified = rc == 0;
 	id = c->verified ? mtls_conn_peer_identity(c->cl.tls) : NULL;
-	if (id != NULL)
-		snprintf(c->id, sizeof(c->id), "%s", id);
+	c->id = id; /* whole, however long */
 	if (!peer.has_cert)
 		return;
 	snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
@@ -415,11 +442,15 @@ static void note_peer(struct conn *c, const struct pxy_server *srv)
 		snprintf(c->subject + strlen(c->subject),
 		         sizeof(c->subject) - strlen(c->subject),
 		         " (unverified: %s)", mtls_strerror(rc));
-	for (i = 0; id != NULL && i < peer.n_uri && i < MTLS_PEER_MAX_SANS; i++)
-		if (strcmp(peer.uri[i], id) == 0) {
-			snprintf(c->pp_uri, sizeof(c->pp_uri), "%s", id);
+	n_uri = mtls_conn_peer_san_count(c->cl.tls, MTLS_SAN_URI);
+	for (i = 0; id != NULL && i < n_uri; i++) {
+		const char *u = mtls_conn_peer_san(c->cl.tls, MTLS_SAN_URI, i);
+
+		if (u != NULL && strcmp(u, id) == 0) {
+			c->pp_uri = id;
 			break;
 		}
+	}
 	if (c->verified && peer.cn[0] != '\0' &&
 	    (!has_cn_rule(c->l, srv) || (id != NULL && strcmp(id, peer.cn) == 0)))
 		snprintf(c->pp_cn, sizeof(c->pp_cn), "%s", peer.cn);
@@ -441,6 +472,7 @@ static void client_handshake(struct conn *c)
 		return;
 	}
 	pxy_admit_hs_done(&c->ticket);
+	count_handshake(c, 1);
 	/* Routed by the host that judged the handshake, nothing else. */
 	host = mtls_conn_host(c->cl.tls);
 	if ((srv = pxy_host_named(c->l, host)) == NULL) {
@@ -472,6 +504,7 @@ void pxy_conn_event(struct side *s, unsigned events)
 		}
 		pxy_conn_note_end(c, s->who, "reset");
 		c->benign = 1; /* an error only before data flowed */
+		c->hs_why = MTLS_REASON_CLOSED;
 		conn_fail(c, "%s closed the connection%s", s->who,
 		          c->st == S_RELAY ? "" : " during set-up");
 		return;
@@ -535,6 +568,7 @@ void pxy_conn_start(struct pxy_listen *l, int fd,
 		conns->prev = c;
 	conns = c;
 	n_conns++;
+	pxy_metrics_conn_open(l);
 	c->cl.tls = mtls_conn_new(l->ctx, fd, NULL);
 	if (c->cl.tls == NULL) {
 		conn_fail(c, "out of memory");
@@ -565,6 +599,7 @@ void pxy_conn_timers(double t)
 		}
 		switch (c->st) {
 		case S_HS_CLIENT:
+			c->hs_why = MX_R_TIMEOUT;
 			conn_fail(c, "client: TLS handshake timed out "
 			             "after %d s", c->l->handshake_timeout);
 			break;
@@ -592,8 +627,10 @@ size_t pxy_conn_count(void)
 
 void pxy_conn_close_all(const char *why)
 {
-	while (conns != NULL)
+	while (conns != NULL) {
+		conns->hs_why = MTLS_REASON_ABANDONED;
 		conn_fail(conns, "%s", why);
+	}
 }
 
 void pxy_conn_bury(void)

@@ -61,8 +61,10 @@ struct conn {
 	char client_addr[64];
 	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
 	char subject[256];      /* the client certificate's, as presented */
-	char id[256];           /* the identity the policy matched, or "" */
-	char pp_uri[256], pp_cn[128]; /* forwarded in PROXY v2 (see there) */
+	const char *id;         /* the identity the policy matched (owned by
+	                         * cl.tls, freed after the log line), or NULL */
+	const char *pp_uri;     /* forwarded in PROXY v2: id, or NULL */
+	char pp_cn[128];        /* forwarded in PROXY v2 (see there) */
 	int verified;           /* the client's certificate was verified */
 	size_t pp_len;          /* PROXY header bytes queued to the upstream */
 	unsigned long long to_up, to_client; /* bytes delivered */
@@ -71,6 +73,9 @@ struct conn {
 	char reason[512];
 	const char *end, *end_by; /* how the relay ended, first event (end=) */
 	int benign;             /* the failure is a peer hanging up or idling */
+	int hs_counted;         /* its client handshake is in the metrics */
+	int hs_why;             /* why the proxy ended its handshake (a
+	                         * metrics reason index), 0: not the proxy */
 	struct buf c2u, u2c;
 };
 

@@ -76,7 +76,8 @@ static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug"};
 	char stamp[32] = "";
-	char raw[4096], line[4096], tag[32] = "";
+	/* room for a 2,048-byte identity with the rest of a connection line */
+	char raw[12288], line[12288], tag[32] = "";
 	struct tm tm;
 	time_t now = time(NULL);
 

@@ -10,6 +10,7 @@
  *   K_SIDE    one socket of a connection    conn.c, relay.c
  *   K_PROBE   an active health check        health.c
  *   K_WATCH   the file watch                watch.c
+ *   K_ADMIN   the admin endpoint's socket or one of its clients  admin.c
  */
 #ifndef MTLS_PROXY_LOOP_H
 #define MTLS_PROXY_LOOP_H
@@ -18,7 +19,7 @@
 
 #include <sys/types.h>
 
-enum pxy_kind { K_LISTEN = 1, K_SIDE, K_PROBE, K_WATCH };
+enum pxy_kind { K_LISTEN = 1, K_SIDE, K_PROBE, K_WATCH, K_ADMIN };
 
 extern int pxy_ep;                   /* the epoll set, -1 when not running */
 extern struct pxy_config *pxy_current; /* new connections use this one */

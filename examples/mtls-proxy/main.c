@@ -16,11 +16,17 @@
  * one that dies (at most 5 restarts a minute).  Stopped, it exits once they
  * have: 0, or 1 if one of them did not exit 0.
  *
+ * With "admin ADDR:PORT" the shared counters (metrics.h) and the admin
+ * socket (admin.h) are made here, before any fork: every worker counts in
+ * its own slot, the worker of slot 0 serves the endpoint.
+ *
  * The configuration syntax is documented in examples/mtls-proxy.conf.
  */
 #include "config.h"
+#include "admin.h"
 #include "admit.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "tlsctx.h"
 
@@ -105,8 +111,10 @@ fail:
 	return 1;
 }
 
-/* A worker: its own config generation, contexts and sockets. */
-static int worker(const char *path, int strict, const sigset_t *old_mask)
+/* A worker: its own config generation, contexts and sockets; its slot
+ * of the shared counters (the one in slot 0 serves the admin endpoint). */
+static int worker(const char *path, int strict, const sigset_t *old_mask,
+                  int slot)
 {
 	struct pxy_config *cfg;
 	char err[1024];
@@ -114,6 +122,9 @@ static int worker(const char *path, int strict, const sigset_t *old_mask)
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the supervisor */
 	pxy_log_set_worker((long)getpid());
+	pxy_metrics_claim(slot);
+	if (slot != 0)
+		pxy_admin_drop();
 	if (signals() != 0 || sigprocmask(SIG_SETMASK, old_mask, NULL) != 0) {
 		pxy_log(MTLS_LOG_ERROR, "signals: %s", strerror(errno));
 		return 1;
@@ -148,7 +159,7 @@ struct slot {
 /* Forks a worker.  slots: the supervisor's table, which the child frees
  * (it has no use for it, and its copy would otherwise be lost at its exit). */
 static pid_t spawn(const char *path, int strict, const sigset_t *old_mask,
-                   struct slot *slots)
+                   struct slot *slots, int i)
 {
 	pid_t pid;
 
@@ -161,7 +172,7 @@ static pid_t spawn(const char *path, int strict, const sigset_t *old_mask,
 		int rc;
 
 		free(slots);
-		rc = worker(path, strict, old_mask);
+		rc = worker(path, strict, old_mask, i);
 
 		mtls_set_log_callback(NULL, NULL);
 		fflush(stderr);
@@ -204,6 +215,7 @@ static int supervise(const char *path, int n, int strict)
 			if (i == n)
 				continue;
 			w[i].pid = 0;
+			pxy_metrics_release(i);
 			alive--;
 			if (stopping && WIFEXITED(status) &&
 			    WEXITSTATUS(status) == 0) {
@@ -255,7 +267,7 @@ static int supervise(const char *path, int n, int strict)
 				restarts[MAX_RESTARTS - 1] = t;
 				throttled = 0;
 			}
-			if ((w[i].pid = spawn(path, strict, &old_mask, w)) != 0) {
+			if ((w[i].pid = spawn(path, strict, &old_mask, w, i)) != 0) {
 				w[i].started = 1;
 				alive++;
 			}
@@ -356,6 +368,16 @@ int main(int argc, char **argv)
 	                         sizeof(err));
 	for (i = 0; i < cfg->n_listens; i++)
 		live += !cfg->listens[i].skipped;
+	if (test && cfg->admin_line != 0) {
+		printf("mtls-proxy: %s: admin endpoint http://%s (GET /metrics, "
+		       "/status)\n", path, cfg->admin.text);
+		if (!pxy_admin_is_loopback(cfg))
+			fprintf(stderr, "mtls-proxy: %s:%d: warning: admin %s is "
+			        "not a loopback address: anyone who can reach it "
+			        "reads the names of clients, hosts and "
+			        "certificates (127.0.0.1 is advised)\n", path,
+			        cfg->admin_line, cfg->admin.text);
+	}
 	if (test) {
 		if (problems == 0)
 			printf("mtls-proxy: %s: configuration ok\n", path);
@@ -373,7 +395,14 @@ int main(int argc, char **argv)
 	if (problems != 0)
 		pxy_log(MTLS_LOG_WARN, "%d problem(s): starting without what "
 		        "failed (--strict refuses to)", problems);
-	if ((workers = cfg->workers) <= 1) {
+	workers = cfg->workers;
+	/* Counters and the admin socket outlive any worker: made first. */
+	if (pxy_metrics_init(workers) != 0 || pxy_admin_open(cfg) != 0) {
+		pxy_log(MTLS_LOG_ERROR, "not starting");
+		goto out;
+	}
+	if (workers <= 1) {
+		pxy_metrics_claim(0);
 		rc = serve(cfg);
 		mtls_set_log_callback(NULL, NULL);
 		return rc;
@@ -382,6 +411,7 @@ int main(int argc, char **argv)
 	pxy_config_free(cfg);
 	free(cfg);
 	rc = supervise(path, workers, strict);
+	pxy_admin_drop();
 	mtls_set_log_callback(NULL, NULL);
 	return rc;
 out:

@@ -10,14 +10,17 @@
  *
  * Modules: listen.c (listening sockets, accept), conn.c (a connection's
  * life), relay.c (its bytes), health.c (active checks), reload.c (a new
- * configuration generation), watch.c (reload when files change).
+ * configuration generation), watch.c (reload when files change),
+ * admin.c (the admin endpoint).
  */
 #include "proxy.h"
+#include "admin.h"
 #include "admit.h"
 #include "conn.h"
 #include "health.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "watch.h"
 #include "timer.h"
@@ -74,6 +77,8 @@ static void dispatch(struct epoll_event *ev)
 		pxy_health_event((struct probe *)kind);
 	else if (*kind == K_WATCH)
 		pxy_watch_event((struct pxy_watch *)kind);
+	else if (*kind == K_ADMIN)
+		pxy_admin_event((struct adm *)kind, ev->events);
 	else
 		pxy_conn_event((struct side *)kind, ev->events);
 }
@@ -93,6 +98,8 @@ int pxy_run(struct pxy_config *cfg)
 	if (pxy_listeners_attach(cfg) != 0)
 		goto out;
 	pxy_watch_start(cfg);
+	pxy_metrics_config(cfg);
+	pxy_admin_attach();
 	for (;;) {
 		int n = epoll_wait(pxy_ep, evs, 128,
 		                   pxy_runq_pending() ? 0 : 1000);
@@ -108,6 +115,7 @@ int pxy_run(struct pxy_config *cfg)
 		pxy_runq_pass();
 		t = pxy_now();
 		pxy_conn_timers(t);
+		pxy_admin_tick(t);
 		if (stop_at == 0) {
 			pxy_listeners_resume(t);
 			pxy_health_tick(t);
@@ -140,6 +148,7 @@ int pxy_run(struct pxy_config *cfg)
 	rc = 0;
 out:
 	pxy_watch_stop();
+	pxy_admin_close();
 	pxy_listeners_detach();
 	pxy_health_cancel();
 	pxy_conn_bury();

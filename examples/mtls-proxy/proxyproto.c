@@ -41,9 +41,9 @@ static void put_tlv_str(struct out *o, unsigned type, const char *s,
                         size_t max)
 {
 	unsigned char t = (unsigned char)type;
-	size_t n = s ? strnlen(s, max) : 0;
+	size_t n = s ? strnlen(s, max + 1) : 0;
 
-	if (n == 0)
+	if (n == 0 || n > max) /* absent, or too long to send whole */
 		return;
 	put(o, &t, 1);
 	put_u16(o, n);

@@ -16,10 +16,10 @@
  *        policy matched, e.g. a SPIFFE ID "spiffe://example.org/ns/prod/sa/web";
  *        absent when the identity is not a URI SAN.  (proxy.c decides
  *        which values it passes: see note_peer there.)
- * Strings are sent without a terminating NUL, cut to at most
- * PXY_PP2_VERSION_MAX, PXY_PP2_CN_MAX and PXY_PP2_URI_MAX bytes, so the
- * whole header always fits in PXY_PP2_MAX bytes and its 16-bit lengths
- * cannot wrap.
+ * Strings are sent without a terminating NUL.  One longer than
+ * PXY_PP2_VERSION_MAX, PXY_PP2_CN_MAX or PXY_PP2_URI_MAX bytes is left out,
+ * never cut (a cut URI could name another identity), so the whole header
+ * always fits in PXY_PP2_MAX bytes and its 16-bit lengths cannot wrap.
  */
 #ifndef MTLS_PROXY_PROXYPROTO_H
 #define MTLS_PROXY_PROXYPROTO_H
@@ -44,15 +44,15 @@ struct pxy_pp2_tls {
 	const char *uri;     /* the URI SAN the policy matched */
 };
 
-/* Longest strings sent; longer ones are cut.  The proxy's own buffers
- * (a peer's CN and URI SAN) already stay under these. */
+/* Longest strings sent; longer ones are left out.  2,048 bytes is the
+ * longest SPIFFE ID. */
 #define PXY_PP2_VERSION_MAX 16
 #define PXY_PP2_CN_MAX 128
-#define PXY_PP2_URI_MAX 256
+#define PXY_PP2_URI_MAX 2048
 
 /* Largest header pxy_pp2_header() writes: 16 + 36 + SSL TLV (3 + 5 + 3 + 16
- * + 3 + 128) + URI TLV (3 + 256), rounded up. */
-#define PXY_PP2_MAX 512
+ * + 3 + 128) + URI TLV (3 + 2048), rounded up. */
+#define PXY_PP2_MAX 2304
 
 /* Writes the header for a connection from src to dst (AF_INET or AF_INET6
  * sockaddrs) into out.  A pure function: no I/O, no global state.  Returns

@@ -14,6 +14,7 @@
  * connection once per pass after the events.
  */
 #include "conn.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -206,6 +207,20 @@ void pxy_side_want(struct side *s, ssize_t rc)
 
 /* Moves what it can from `from` to `to` through b.  1 progress, 0 none,
  * -1 the connection failed (and is ended). */
+/* Of n bytes about to be counted in *count, those that are the peers'
+ * payload (a PROXY v2 header the proxy wrote is not). */
+static unsigned long long payload(const struct conn *c,
+                                  const unsigned long long *count,
+                                  unsigned long long n)
+{
+	unsigned long long skip;
+
+	if (count != &c->to_up || *count >= c->pp_len)
+		return n;
+	skip = c->pp_len - *count;
+	return n > skip ? n - skip : 0;
+}
+
 static int pump(struct conn *c, struct side *from, struct side *to,
                 struct buf *b, unsigned long long *count)
 {
@@ -248,6 +263,8 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 		if (n > 0) {
 			b->off += (size_t)n;
 			b->pend = 0;
+			pxy_metrics_bytes(count == &c->to_client,
+			                  payload(c, count, (unsigned long long)n));
 			*count += (unsigned long long)n;
 			progress = 1;
 		} else if (pxy_is_want(n)) {

@@ -7,10 +7,12 @@
 #include "health.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "tlsctx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int pxy_reload_now(const char *why)
 {
@@ -22,6 +24,7 @@ int pxy_reload_now(const char *why)
 	if (n == NULL) {
 		pxy_log(MTLS_LOG_ERROR, "reload failed: out of memory; still "
 		        "serving the previous configuration");
+		pxy_metrics_reload(0);
 		return -1;
 	}
 	if (pxy_config_load(n, old->path, NULL, err, sizeof(err)) != 0) {
@@ -45,6 +48,14 @@ int pxy_reload_now(const char *why)
 	pxy_health_cancel();
 	pxy_health_carry(n, old);
 	pxy_log_set_level(n->log_level);
+	pxy_metrics_config(n);
+	pxy_metrics_reload(1);
+	if (n->admin_line != old->admin_line ||
+	    strcmp(n->admin.text, old->admin.text) != 0)
+		pxy_log(MTLS_LOG_WARN, "reload: the admin address (%s) "
+		        "changes only with a restart; still serving %s",
+		        n->admin_line ? n->admin.text : "none",
+		        old->admin_line ? old->admin.text : "none");
 	n->refs = 1;
 	pxy_current = n;
 	pxy_listeners_attach(n);
@@ -55,6 +66,7 @@ int pxy_reload_now(const char *why)
 	pxy_config_unref(old); /* freed once its last connection ends */
 	return 0;
 fail:
+	pxy_metrics_reload(0);
 	pxy_log(MTLS_LOG_ERROR, "reload failed: %s; still serving the "
 	        "previous configuration", err);
 	return -1;

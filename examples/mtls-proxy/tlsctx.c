@@ -173,7 +173,10 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 		}
 		/* The listener keeps its own reference to the host. */
 		rc = mtls_ctx_add_host(l->ctx, h->name, hc);
-		mtls_ctx_free(hc);
+		if (rc == 0)
+			h->ctx = hc; /* kept for its expiry figures (admin.c) */
+		else
+			mtls_ctx_free(hc);
 		if (rc != 0) {
 			ctx_fail(cfg, h->line, l->ctx, rc, err, sizeof(err));
 			problem(pr, "%s (host %s skipped)", err, h->name);
