@@ -91,9 +91,9 @@ $(BUILD)/libmtls.so: $(SHARED)
 
 tools: $(TOOLS)
 
-$(BUILD)/mtls-check: tools/mtls-check.c $(STATIC)
+$(BUILD)/mtls-check: tools/mtls-check.c tools/connect.c tools/connect.h $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(STATIC) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $(filter %.c,$^) $(STATIC) $(LDLIBS_ALL)
 
 examples: $(EXAMPLES)
 
