@@ -391,8 +391,16 @@ static int listen_directive(struct parser *p, char **w, int n)
 {
 	struct pxy_listen *l = &p->cfg->listens[p->cfg->n_listens - 1];
 
-	if (p->in == IN_HOST)
-		return server_directive(p, &l->hosts[l->n_hosts - 1], w, n);
+	if (p->in == IN_HOST) {
+		struct pxy_server *h = &l->hosts[l->n_hosts - 1];
+
+		/* The listen block negotiates the version; a host then
+		 * refuses one outside its own bounds (tlsctx.c). */
+		if (strcmp(w[0], "tls_versions") == 0)
+			return set_tls_versions(p, &h->tls_min, &h->tls_max,
+			                        &h->tls_line, w, n);
+		return server_directive(p, h, w, n);
+	}
 	if (strcmp(w[0], "host") == 0)
 		return open_host(p, l, w, n);
 	if (strcmp(w[0], "handshake_timeout") == 0) {

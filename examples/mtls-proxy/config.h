@@ -72,6 +72,8 @@ struct pxy_server {
 	char *upstream_name;
 	int upstream_line;
 	struct pxy_upstream *upstream; /* resolved by name */
+	int tls_min, tls_max;     /* host blocks: own bounds; 0: the listen's */
+	int tls_line;
 	int broken;               /* config.c: one of its directives failed */
 	int skipped;              /* tlsctx.c: host left out (see there) */
 };

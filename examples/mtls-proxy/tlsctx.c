@@ -122,6 +122,25 @@ static void warn_system_ca(const struct pxy_config *cfg,
 	        cfg->path, s->ca_line, what);
 }
 
+/* A host's tls_versions that share no version with its listen block's
+ * could never be negotiated (the listen block's bounds choose the version,
+ * the host only refuses): a configuration mistake, said now. */
+static int host_versions_unreachable(const struct pxy_config *cfg,
+                                     const struct pxy_listen *l,
+                                     const struct pxy_server *h, char *err,
+                                     size_t errlen)
+{
+	int lmin = l->tls_min ? l->tls_min : MTLS_TLS1_2;
+	int lmax = l->tls_max ? l->tls_max : MTLS_TLS1_3;
+
+	if (h->tls_line == 0 || (h->tls_max >= lmin && h->tls_min <= lmax))
+		return 0;
+	snprintf(err, errlen, "%s:%d: host %s: tls_versions shares no "
+	         "version with its listen block's (line %d)", cfg->path,
+	         h->tls_line, h->name, l->tls_line);
+	return 1;
+}
+
 static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
                          struct problems *pr)
 {
@@ -158,10 +177,17 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 			h->skipped = 1;
 			continue;
 		}
+		if (host_versions_unreachable(cfg, l, h, err, sizeof(err))) {
+			problem(pr, "%s (host %s skipped)", err, h->name);
+			h->skipped = 1;
+			continue;
+		}
 		hc = server_ctx(cfg, h, h->client_ca ? h : &l->srv, h->name,
 		                err, sizeof(err));
 		if (hc != NULL &&
-		    ctx_common(cfg, hc, l->tls_min, l->tls_max, l->tls_line,
+		    ctx_common(cfg, hc, h->tls_line ? h->tls_min : l->tls_min,
+		               h->tls_line ? h->tls_max : l->tls_max,
+		               h->tls_line ? h->tls_line : l->tls_line,
 		               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
 			mtls_ctx_free(hc);
 			hc = NULL;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# tests/test_proxy_targets.sh BUILD - mtls-proxy features of issue #12:
+#   tls_versions inside a host block: on a shared port, a TLS-1.3-only host
+#     refuses openssl s_client -tls1_2 with a protocol_version alert and
+#     accepts -tls1_3; the default host still accepts TLS 1.2 (3.x builds;
+#     on 2.28 the config is refused, naming the line); a host whose versions
+#     share none with its listen block's is reported by -t
+# Every process started here is killed by PID on exit; every wait is bounded.
+set -uo pipefail
+build=${1:?usage: tests/test_proxy_targets.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+pki=${MTLS_TEST_PKI:?run through tests/run.sh (MTLS_TEST_PKI unset)}
+proxy=$build/mtls-proxy
+[ -x "$proxy" ] || { echo "FAIL: $proxy not built (make examples)"; exit 1; }
+command -v openssl >/dev/null || { echo "SKIP: openssl missing"; exit 0; }
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
+setup_work proxy-targets || exit 1
+
+wait_in() { # wait_in FILE REGEX: up to 10 s for a line matching REGEX
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if "$proxy" -V | grep -q 'mbedTLS 2\.'; then has13=0; else has13=1; fi
+
+# ---- tls_versions in a host block ---------------------------------------------
+lp=$(free_port) bp=$(free_port)
+cat "$pki/admin-server.crt" "$pki/int.crt" >"$work/admin-chain.pem"
+# a TCP backend that takes connections (the TLS side is what is tested)
+openssl s_server -accept "127.0.0.1:$bp" -nocert -quiet -naccept 100 \
+	-cipher aNULL >/dev/null 2>&1 &
+pids+=($!)
+cat >"$work/hv.conf" <<CONF
+listen 127.0.0.1:$lp {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream back
+    host admin.example.com {
+        cert $work/admin-chain.pem
+        key $pki/admin-server.key
+        tls_versions 1.3
+        upstream back
+    }
+}
+upstream back {
+    target 127.0.0.1:$bp
+}
+CONF
+hv_line=$(grep -n 'tls_versions 1.3' "$work/hv.conf" | cut -d: -f1)
+out=$("$proxy" -t -c "$work/hv.conf" 2>&1)
+rc=$?
+if [ $has13 = 0 ]; then
+	check "host tls_versions 1.3 on a 2.28 build: -t names the line ($out)" \
+		bash -c "[ $rc -eq 1 ] && grep -q 'hv.conf:$hv_line: tls_versions 1.3: TLS 1.3 is not supported' <<<\"\$0\"" "$out"
+else
+	check "host tls_versions: -t accepts it (${out##*$'\n'})" test $rc -eq 0
+	sed 's/^    upstream back$/    tls_versions 1.2\n    upstream back/;0,/tls_versions 1.2/!b' \
+		"$work/hv.conf" >"$work/hv-bad.conf"
+	out=$("$proxy" -t -c "$work/hv-bad.conf" 2>&1)
+	hv_line=$(grep -n 'tls_versions 1.3' "$work/hv-bad.conf" | cut -d: -f1)
+	check "host tls_versions 1.3 under a TLS-1.2-only listen block: -t says it can never be used ($out)" \
+		grep -q "hv-bad.conf:$hv_line: host admin.example.com: tls_versions shares no version with its listen block's" <<<"$out"
+
+	"$proxy" -c "$work/hv.conf" 2>"$work/hv.log" &
+	pids+=($!)
+	wait_port "$lp" || bad "proxy did not start: $(cat "$work/hv.log")"
+	sc() { # sc VERSION SERVERNAME: s_client's output
+		timeout 20 openssl s_client -connect "127.0.0.1:$lp" "-tls1_$1" \
+			-servername "$2" -CAfile "$pki/ca.crt" \
+			-cert "$pki/client-ec-chain.pem" -key "$pki/client-ec.key" \
+			</dev/null 2>&1
+	}
+	out=$(sc 2 admin.example.com)
+	check "TLS-1.3-only host: s_client -tls1_2 gets a protocol_version alert" \
+		grep -q "alert protocol version" <<<"$out" || echo "$out" | sed 's/^/     | /'
+	check "... and the proxy logs the reason against that host" \
+		wait_in "$work/hv.log" "host=admin.example.com .*host admin.example.com accepts TLS 1.3 only; the client negotiated TLS 1.2"
+	out=$(sc 3 admin.example.com)
+	check "TLS-1.3-only host: s_client -tls1_3 is served (admin certificate)" \
+		grep -q "subject=CN *= *admin.example.com" <<<"$out" || echo "$out" | sed 's/^/     | /'
+	check "... over TLS 1.3" grep -q "Protocol *: *TLSv1.3\|New, TLSv1.3" <<<"$out"
+	out=$(sc 2 localhost)
+	check "default host on the same port: s_client -tls1_2 is served" \
+		grep -q "New, TLSv1.2" <<<"$out" || echo "$out" | sed 's/^/     | /'
+fi
+
+echo "$checks checks, $fails failed"
+[ "$fails" -eq 0 ]
