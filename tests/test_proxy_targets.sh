@@ -5,6 +5,11 @@
 #     accepts -tls1_3; the default host still accepts TLS 1.2 (3.x builds;
 #     on 2.28 the config is refused, naming the line); a host whose versions
 #     share none with its listen block's is reported by -t
+#   per-target cert/key/server_name: one upstream over two openssl s_server
+#     -www targets, each requiring a client certificate from its own CA; two
+#     connections through the proxy (round robin) show, in each target's
+#     page, the client certificate the proxy presented to it: each target
+#     got its own; without the per-target pair the second target refuses
 # Every process started here is killed by PID on exit; every wait is bounded.
 set -uo pipefail
 build=${1:?usage: tests/test_proxy_targets.sh BUILD_DIR}
@@ -22,6 +27,14 @@ wait_in() { # wait_in FILE REGEX: up to 10 s for a line matching REGEX
 	local i
 	for ((i = 0; i < 100; i++)); do
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_count() { # wait_count FILE REGEX N: up to 10 s for N matching lines
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -73,7 +86,7 @@ else
 	sc() { # sc VERSION SERVERNAME: s_client's output
 		timeout 20 openssl s_client -connect "127.0.0.1:$lp" "-tls1_$1" \
 			-servername "$2" -CAfile "$pki/ca.crt" \
-			-cert "$pki/client-ec-chain.pem" -key "$pki/client-ec.key" \
+			-cert "$pki/client-ec.crt" -cert_chain "$pki/int.crt" -key "$pki/client-ec.key" \
 			</dev/null 2>&1
 	}
 	out=$(sc 2 admin.example.com)
@@ -89,6 +102,78 @@ else
 	check "default host on the same port: s_client -tls1_2 is served" \
 		grep -q "New, TLSv1.2" <<<"$out" || echo "$out" | sed 's/^/     | /'
 fi
+
+# ---- per-target cert, key, server_name ----------------------------------------
+ta=$(free_port) tb=$(free_port) lp2=$(free_port)
+# s_server_www PORT CAFILE: needs a client certificate issued under CAFILE
+s_server_www() {
+	(cd "$pki" && exec openssl s_server -accept "127.0.0.1:$1" -Verify 1 \
+		-verify_return_error -CAfile "$2" -cert server-ec.crt \
+		-key server-ec.key -cert_chain int.crt -www) >"$work/s_$1.log" 2>&1 &
+	pids+=($!)
+}
+s_server_www "$ta" ca.crt
+s_server_www "$tb" other-ca.crt
+cat >"$work/pt.conf" <<CONF
+listen 127.0.0.1:$lp2 {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream two
+}
+upstream two {
+    tls on
+    ca $pki/ca.crt
+    cert $pki/client-ec-chain.pem
+    key $pki/client-ec.key
+    target 127.0.0.1:$ta server_name localhost
+    target 127.0.0.1:$tb cert $pki/other-client.crt key $pki/other-client.key server_name server.test ca $pki/ca.crt
+}
+CONF
+out=$("$proxy" -t -c "$work/pt.conf" 2>&1)
+check "per-target settings: -t accepts them (${out##*$'\n'})" test $? -eq 0
+bad_conf() { # bad_conf DESC TARGET-LINE-SUFFIX PHRASE
+	sed "s|^    target 127.0.0.1:$tb .*|    target 127.0.0.1:$tb $2|" "$work/pt.conf" >"$work/pt-bad.conf"
+	out=$("$proxy" -t -c "$work/pt-bad.conf" 2>&1)
+	check "$1 ($out)" grep -qF "$3" <<<"$out"
+}
+bad_conf "per-target: an unknown setting names the line" "color blue" \
+	"pt-bad.conf:13: target: unknown setting 'color'"
+bad_conf "per-target: cert without key" "cert $pki/other-client.crt" \
+	"pt-bad.conf:13: target: 'cert' without 'key'"
+bad_conf "per-target: a missing key file names the target's line" \
+	"cert $pki/other-client.crt key $work/nope.key" "pt-bad.conf:13:"
+wait_port "$ta" && wait_port "$tb" || bad "s_server targets did not start"
+"$proxy" -c "$work/pt.conf" 2>"$work/pt.log" &
+pids+=($!)
+wait_port "$lp2" || bad "proxy did not start: $(cat "$work/pt.log")"
+get() { # one GET through the proxy; the target's page
+	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client \
+		-connect "127.0.0.1:$lp2" -CAfile "$pki/ca.crt" -quiet \
+		-cert "$pki/client-ec.crt" -cert_chain "$pki/int.crt" -key "$pki/client-ec.key" 2>/dev/null
+}
+pages=$(get; get)
+[ "${MTLS_TEST_VERBOSE:-0}" = 1 ] && { echo "$pages"; cat "$work/pt.log"; }
+check "per-target: one target saw the upstream's pair (issued by the intermediate)" \
+	grep -q "Issuer: CN *= *mtls Test Intermediate CA" <<<"$pages"
+check "per-target: the other saw its own pair (issued by Other Root CA)" \
+	grep -q "Issuer: CN *= *Other Root CA" <<<"$pages"
+check "per-target: both connections logged status=ok" \
+	wait_count "$work/pt.log" "upstream=two .*status=ok" 2
+
+# the same upstream without the second target's own pair: it refuses
+sed "s| cert $pki/other-client.crt key $pki/other-client.key||" "$work/pt.conf" \
+	| sed "s/^listen 127.0.0.1:$lp2/listen 127.0.0.1:PORT3/" >"$work/pt2.conf"
+lp3=$(free_port)
+sed -i "s/PORT3/$lp3/" "$work/pt2.conf"
+"$proxy" -c "$work/pt2.conf" 2>"$work/pt2.log" &
+pids+=($!)
+wait_port "$lp3" || bad "proxy 2 did not start: $(cat "$work/pt2.log")"
+lp2=$lp3
+pages=$(get; get)
+check "without its own pair the other target refuses (only one page served)" \
+	test "$(grep -c "Issuer: CN *= *mtls Test Intermediate CA" <<<"$pages")" -eq 1
+check "... and no page shows Other Root CA" bash -c "! grep -q 'Other Root CA' <<<\"\$0\"" "$pages"
 
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]

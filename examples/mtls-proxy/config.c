@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_WORDS 8
+#define MAX_WORDS 12
 #define MAX_LINE 4096
 
 enum block { TOP, IN_LISTEN, IN_HOST, IN_UPSTREAM };
@@ -427,6 +427,58 @@ static int listen_directive(struct parser *p, char **w, int n)
 	return server_directive(p, &l->srv, w, n);
 }
 
+/* "target ADDR [cert F] [key F] [server_name NAME] [ca F]": the settings
+ * after the address are this target's own (tls on), the others the
+ * upstream's. */
+static int add_target(struct parser *p, struct pxy_upstream *u, char **w,
+                      int n)
+{
+	struct pxy_addr *t;
+	struct pxy_target_tls *tt;
+	int i, unused;
+
+	if (n < 2 || n % 2 != 0)
+		return fail(p, p->line, "target wants ADDR:PORT, then pairs "
+		            "of cert FILE, key FILE, server_name NAME, ca FILE");
+	if ((t = grow(u->targets, u->n_targets, sizeof(*t))) == NULL)
+		return oom(p);
+	u->targets = t;
+	if ((tt = grow(u->ttls, u->n_targets, sizeof(*tt))) == NULL)
+		return oom(p);
+	u->ttls = tt;
+	tt = &tt[u->n_targets];
+	memset(tt, 0, sizeof(*tt));
+	tt->line = p->line;
+	/* counted now, so its strings are freed whatever fails below */
+	if (parse_addr(p, &t[u->n_targets++], w[1], 0) != 0)
+		return -1;
+	for (i = 2; i + 1 < n; i += 2) {
+		int rc;
+
+		if (strcmp(w[i], "cert") == 0)
+			rc = set_path(p, &tt->cert, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "key") == 0)
+			rc = set_path(p, &tt->key, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "ca") == 0)
+			rc = strcmp(w[i + 1], "system") == 0
+			         ? set_str(p, &tt->ca, &unused, w[i], w[i + 1])
+			         : set_path(p, &tt->ca, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "server_name") == 0)
+			rc = set_str(p, &tt->server_name, &unused, w[i],
+			             w[i + 1]);
+		else
+			return fail(p, p->line, "target: unknown setting '%s' "
+			            "(cert, key, server_name or ca)", w[i]);
+		if (rc != 0)
+			return rc;
+	}
+	if (tt->key != NULL && tt->cert == NULL)
+		return fail(p, p->line, "target: 'key' without 'cert'");
+	if (tt->cert != NULL && tt->key == NULL)
+		return fail(p, p->line, "target: 'cert' without 'key'");
+	return 0;
+}
+
 static int upstream_directive(struct parser *p, char **w, int n)
 {
 	struct pxy_upstream *u = &p->cfg->upstreams[p->cfg->n_upstreams - 1];
@@ -434,19 +486,10 @@ static int upstream_directive(struct parser *p, char **w, int n)
 	if (strcmp(w[0], "tls_versions") == 0)
 		return set_tls_versions(p, &u->tls_min, &u->tls_max,
 		                        &u->tls_line, w, n);
+	if (strcmp(w[0], "target") == 0)
+		return add_target(p, u, w, n);
 	if (n != 2)
 		return fail(p, p->line, "'%s' takes one value", w[0]);
-	if (strcmp(w[0], "target") == 0) {
-		struct pxy_addr *t = grow(u->targets, u->n_targets, sizeof(*t));
-
-		if (t == NULL)
-			return oom(p);
-		u->targets = t;
-		if (parse_addr(p, &t[u->n_targets], w[1], 0) != 0)
-			return -1;
-		u->n_targets++;
-		return 0;
-	}
 	if (strcmp(w[0], "alpn") == 0)
 		return set_alpn(p, &u->alpn, &u->alpn_line, w, n);
 	if (strcmp(w[0], "insecure_skip_verify") == 0) {
@@ -669,6 +712,14 @@ static int check_upstream(struct parser *p, struct pxy_upstream *u)
 		            "(add 'tls on')", u->name);
 	if (u->key != NULL && u->cert == NULL)
 		return fail(p, u->key_line, "'key' without 'cert'");
+	for (size_t i = 0; i < u->n_targets; i++) {
+		const struct pxy_target_tls *tt = &u->ttls[i];
+
+		if (!u->tls && (tt->cert || tt->ca || tt->server_name))
+			return fail(p, tt->line, "upstream %s: target TLS "
+			            "settings with 'tls off' (add 'tls on')",
+			            u->name);
+	}
 	if (u->health_get != NULL && u->health_interval == 0)
 		return fail(p, u->health_line,
 		            "health_http_get needs a 'health_interval'");
@@ -928,6 +979,14 @@ void pxy_config_free(struct pxy_config *cfg)
 		struct pxy_upstream *u = &cfg->upstreams[i];
 
 		free(u->name);
+		for (size_t t = 0; t < u->n_targets && u->ttls; t++) {
+			free(u->ttls[t].cert);
+			free(u->ttls[t].key);
+			free(u->ttls[t].ca);
+			free(u->ttls[t].server_name);
+			mtls_ctx_free(u->ttls[t].ctx);
+		}
+		free(u->ttls);
 		free(u->targets);
 		free(u->down);
 		free(u->cert);
@@ -942,4 +1001,16 @@ void pxy_config_free(struct pxy_config *cfg)
 	free(cfg->upstreams);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+mtls_ctx *pxy_target_ctx(const struct pxy_upstream *u, size_t ti)
+{
+	return u->ttls[ti].ctx != NULL ? u->ttls[ti].ctx : u->ctx;
+}
+
+const char *pxy_target_name(const struct pxy_upstream *u, size_t ti)
+{
+	if (u->ttls[ti].server_name != NULL)
+		return u->ttls[ti].server_name;
+	return u->server_name != NULL ? u->server_name : u->targets[ti].host;
 }

@@ -30,10 +30,20 @@ struct pxy_allow {
 	char *value;
 };
 
+/* A target's own TLS settings ("target ADDR cert F key F server_name N
+ * ca F"): any left NULL are the upstream's. */
+struct pxy_target_tls {
+	char *cert, *key, *ca, *server_name;
+	int line;
+	mtls_ctx *ctx;            /* tlsctx.c: its own client context, or
+	                           * NULL when it has no setting of its own */
+};
+
 struct pxy_upstream {
 	char *name;
 	int line;                 /* where the block starts */
 	struct pxy_addr *targets; /* round robin */
+	struct pxy_target_tls *ttls; /* per target, parallel to targets */
 	size_t n_targets;
 	unsigned char *down;      /* per target: 1 when health checks fail */
 	size_t next;              /* next target to try */
@@ -164,5 +174,9 @@ void pxy_config_free(struct pxy_config *cfg);
 
 /* "error", "warn", "info", "debug" -> MTLS_LOG_*, or -1. */
 int pxy_log_level_parse(const char *word);
+
+/* The client context and the name checked for target ti of u (tls on). */
+mtls_ctx *pxy_target_ctx(const struct pxy_upstream *u, size_t ti);
+const char *pxy_target_name(const struct pxy_upstream *u, size_t ti);
 
 #endif

@@ -219,6 +219,41 @@ skip:
 	l->skipped = 1;
 }
 
+/* A target with settings of its own gets its own client context: its
+ * pair (else the upstream's), its CAs (else the upstream's, shared, not
+ * parsed again), its server_name (else the upstream's), and the upstream's
+ * versions, ALPN and insecure_skip_verify. */
+static int setup_target(const struct pxy_config *cfg,
+                        const struct pxy_upstream *u,
+                        struct pxy_target_tls *tt, char *err, size_t errlen)
+{
+	const char *cert = tt->cert ? tt->cert : u->cert;
+	const char *key = tt->cert ? tt->key : u->key;
+	const char *sn = tt->server_name ? tt->server_name : u->server_name;
+	char name[300];
+	mtls_ctx *ctx;
+	int rc;
+
+	if (tt->cert == NULL && tt->ca == NULL && tt->server_name == NULL)
+		return 0;
+	if ((ctx = mtls_ctx_new(MTLS_ROLE_CLIENT)) == NULL)
+		return ctx_fail(cfg, tt->line, NULL, MTLS_ERR_NO_MEMORY, err,
+		                errlen);
+	tt->ctx = ctx;
+	if ((size_t)snprintf(name, sizeof(name), "%s/%s", u->name,
+	                     u->targets[tt - u->ttls].text) >= sizeof(name))
+		name[sizeof(name) - 1] = '\0'; /* a log label: cut is fine */
+	if ((rc = mtls_ctx_set_name(ctx, name)) != 0 ||
+	    (cert != NULL && (rc = mtls_load_client_pair(ctx, cert, key))) ||
+	    (rc = tt->ca ? mtls_set_trusted_ca(ctx, tt->ca)
+	                 : mtls_ctx_share_trust(ctx, u->ctx)) != 0 ||
+	    (sn != NULL && (rc = mtls_ctx_set_server_name(ctx, sn)) != 0) ||
+	    (u->insecure && (rc = mtls_ctx_insecure_skip_verify(ctx)) != 0))
+		return ctx_fail(cfg, tt->line, ctx, rc, err, errlen);
+	return ctx_common(cfg, ctx, u->tls_min, u->tls_max, u->tls_line,
+	                  u->alpn, u->alpn_line, err, errlen);
+}
+
 static int setup_upstream(const struct pxy_config *cfg,
                           struct pxy_upstream *u, char *err, size_t errlen)
 {
@@ -256,6 +291,9 @@ static int setup_upstream(const struct pxy_config *cfg,
 		        "verified (any issuer, any name); development only",
 		        cfg->path, u->insecure_line, u->name);
 	}
+	for (size_t i = 0; i < u->n_targets; i++)
+		if (setup_target(cfg, u, &u->ttls[i], err, errlen) != 0)
+			return -1;
 	return 0;
 }
 
