@@ -10,6 +10,11 @@
 #     connections through the proxy (round robin) show, in each target's
 #     page, the client certificate the proxy presented to it: each target
 #     got its own; without the per-target pair the second target refuses
+#   re-resolution: a target given by name (back.mtls.test, answered by the
+#     test-only LD_PRELOAD shim tests/resolve_shim.c from a file the test
+#     rewrites) moves from 127.0.0.1 to 127.0.0.2 (same port, another
+#     backend) after resolve_interval 1: the log says so and the next
+#     connection reaches the new backend; a failed lookup keeps the address
 # Every process started here is killed by PID on exit; every wait is bounded.
 set -uo pipefail
 build=${1:?usage: tests/test_proxy_targets.sh BUILD_DIR}
@@ -174,6 +179,70 @@ pages=$(get; get)
 check "without its own pair the other target refuses (only one page served)" \
 	test "$(grep -c "Issuer: CN *= *mtls Test Intermediate CA" <<<"$pages")" -eq 1
 check "... and no page shows Other Root CA" bash -c "! grep -q 'Other Root CA' <<<\"\$0\"" "$pages"
+
+# ---- re-resolution -------------------------------------------------------------
+shim=$build/tests/resolve_shim.so
+if [ ! -e "$shim" ]; then
+	bad "re-resolution: $shim not built (make tests)"
+elif ! command -v python3 >/dev/null; then
+	echo "SKIP: re-resolution (python3 missing)"
+else
+	rp=$(free_port) lp4=$(free_port)
+	cat >"$work/tag.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.sendall(("backend=" + sys.argv[3] + "\n").encode())
+    c.close()
+PY
+	python3 "$work/tag.py" 127.0.0.1 "$rp" one 2>/dev/null &
+	pids+=($!)
+	python3 "$work/tag.py" 127.0.0.2 "$rp" two 2>/dev/null &
+	pids+=($!)
+	wait_port "$rp" || bad "backend one did not start"
+	for ((i = 0; i < 100; i++)); do # backend two, on 127.0.0.2
+		(exec 3<>"/dev/tcp/127.0.0.2/$rp") 2>/dev/null && break
+		sleep 0.1
+	done
+	echo "back.mtls.test 127.0.0.1" >"$work/hosts"
+	cat >"$work/rr.conf" <<CONF
+listen 127.0.0.1:$lp4 {
+    cert $pki/server-ec-chain.pem
+    key $pki/server-ec.key
+    client_ca $pki/ca.crt
+    upstream back
+}
+upstream back {
+    target back.mtls.test:$rp
+    resolve_interval 1
+}
+CONF
+	# shellcheck disable=SC2016
+	MTLS_TEST_HOSTS_FILE=$work/hosts LD_PRELOAD=$shim \
+		ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 \
+		"$proxy" -c "$work/rr.conf" 2>"$work/rr.log" &
+	pids+=($!)
+	wait_port "$lp4" || bad "proxy did not start: $(cat "$work/rr.log")"
+	lp2=$lp4
+	through() { get | grep -o 'backend=[a-z]*'; }
+	out=$(through)
+	check "re-resolution: back.mtls.test first reaches 127.0.0.1 ($out)" test "$out" = backend=one
+	echo "back.mtls.test 127.0.0.2" >"$work/hosts"
+	check "re-resolution: the change is logged" \
+		wait_in "$work/rr.log" "upstream back: target back.mtls.test:$rp now resolves to 127.0.0.2 (was 127.0.0.1)"
+	out=$(through)
+	check "re-resolution: the next connection reaches 127.0.0.2 ($out)" test "$out" = backend=two
+	: >"$work/hosts"
+	check "re-resolution: a failed lookup is logged and keeps the address" \
+		wait_in "$work/rr.log" "upstream back: resolving target back.mtls.test:$rp failed (.*); keeping 127.0.0.2"
+	out=$(through)
+	check "re-resolution: ... connections still reach 127.0.0.2 ($out)" test "$out" = backend=two
+	[ "${MTLS_TEST_VERBOSE:-0}" = 1 ] && cat "$work/rr.log"
+fi
 
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -218,6 +219,14 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 	a->len = res->ai_addrlen;
 	freeaddrinfo(res);
 	snprintf(a->host, sizeof(a->host), "%s", host);
+	snprintf(a->port, sizeof(a->port), "%s", port);
+	{
+		unsigned char bin[sizeof(struct in6_addr)];
+
+		a->by_name = host[0] != '\0' && strcmp(host, "*") != 0 &&
+		             inet_pton(AF_INET, host, bin) != 1 &&
+		             inet_pton(AF_INET6, host, bin) != 1;
+	}
 	snprintf(a->text, sizeof(a->text), "%s%s%s:%s",
 	         strchr(host, ':') ? "[" : "", host,
 	         strchr(host, ':') ? "]" : "", port);
@@ -518,6 +527,13 @@ static int upstream_directive(struct parser *p, char **w, int n)
 	}
 	if (strcmp(w[0], "server_name") == 0)
 		return set_str(p, &u->server_name, &u->name_line, w[0], w[1]);
+	if (strcmp(w[0], "resolve_interval") == 0) {
+		if (strcmp(w[1], "off") == 0) {
+			u->resolve_interval = 0;
+			return 0;
+		}
+		return set_seconds(p, &u->resolve_interval, w[0], w[1]);
+	}
 	if (strcmp(w[0], "connect_timeout") == 0)
 		return set_seconds(p, &u->connect_timeout, w[0], w[1]);
 	if (strcmp(w[0], "idle_timeout") == 0)
@@ -587,6 +603,7 @@ static int open_block(struct parser *p, char **w, int n)
 		u->line = p->line;
 		u->connect_timeout = 5;
 		u->idle_timeout = 300;
+		u->resolve_interval = 30; /* PXY_RESOLVE_DEFAULT (resolve.h) */
 		p->in = IN_UPSTREAM;
 		if ((u->name = strdup(w[1])) == NULL)
 			return oom(p);

@@ -23,12 +23,16 @@ struct pxy_addr {
 	socklen_t len;
 	char text[300];
 	char host[256]; /* host part, for SNI / name checks */
+	char port[8];
+	int by_name;    /* host is a name, not a number: re-resolved */
 };
 
 struct pxy_allow {
 	mtls_allow_kind kind;
 	char *value;
 };
+
+struct pxy_rjob; /* resolve.c */
 
 /* A target's own TLS settings ("target ADDR cert F key F server_name N
  * ca F"): any left NULL are the upstream's. */
@@ -44,6 +48,9 @@ struct pxy_upstream {
 	int line;                 /* where the block starts */
 	struct pxy_addr *targets; /* round robin */
 	struct pxy_target_tls *ttls; /* per target, parallel to targets */
+	int resolve_interval;     /* seconds; 0: off (names only, resolve.h) */
+	double resolve_next;      /* resolve.c: when lookups start again */
+	struct pxy_rjob **rjobs;  /* resolve.c: per target, in flight */
 	size_t n_targets;
 	unsigned char *down;      /* per target: 1 when health checks fail */
 	size_t next;              /* next target to try */

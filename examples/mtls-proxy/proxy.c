@@ -19,6 +19,7 @@
 #include "listen.h"
 #include "log.h"
 #include "reload.h"
+#include "resolve.h"
 #include "timer.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ void pxy_config_unref(struct pxy_config *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0) {
 		pxy_admit_forget(cfg);
+		pxy_resolve_forget(cfg);
 		pxy_config_free(cfg);
 		free(cfg);
 	}
@@ -107,6 +109,7 @@ int pxy_run(struct pxy_config *cfg)
 		if (stop_at == 0) {
 			pxy_listeners_resume(t);
 			pxy_health_tick(t);
+			pxy_resolve_tick(pxy_current, t);
 		}
 		pxy_conn_bury();
 		pxy_health_bury();
