@@ -96,9 +96,9 @@ $(BUILD)/libmtls.so: $(SHARED)
 
 tools: $(TOOLS)
 
-$(BUILD)/mtls-check: tools/mtls-check.c $(STATIC)
+$(BUILD)/mtls-check: tools/mtls-check.c tools/connect.c tools/connect.h $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(STATIC) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $(filter %.c,$^) $(STATIC) $(LDLIBS_ALL)
 
 examples: $(EXAMPLES)
 
@@ -204,7 +204,13 @@ $(ADV_SERVER): tests/adv_server.c include/mtls.h $(STATIC)
 	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(ADV_CFLAGS) -o $@ $< \
 	    $(STATIC) $(LDLIBS_ALL)
 
-tests: lib $(TEST_BIN) $(TOOLS) $(EXAMPLES) $(ADV_SERVER)
+tests: lib $(TEST_BIN) $(TOOLS) $(EXAMPLES) $(ADV_SERVER) $(BUILD)/tests/resolve_shim.so
+
+# Test-only getaddrinfo override (tests/resolve_shim.c), preloaded into the
+# proxy; built without sanitizers, which want to come first in the process.
+$(BUILD)/tests/resolve_shim.so: tests/resolve_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 $(WARN) -shared -fPIC -o $@ $< -ldl
 
 deps:
 	@scripts/deps.sh

@@ -410,7 +410,14 @@ MTLS_API int mtls_ctx_allow_peer(mtls_ctx *ctx, mtls_allow_kind kind,
  * or a wildcard for one label ("*.example.com").  Exact names win over
  * wildcards.  The listener holds a reference to host: mtls_ctx_free(host)
  * may be called at once.  Hosts are added before the listener serves;
- * each host may be reloaded at any time.  Lookup is a hash, not a scan. */
+ * each host may be reloaded at any time.  Lookup is a hash, not a scan.
+ * Versions: the listener's bounds (mtls_ctx_set_tls_versions) choose the
+ * version, because mbedTLS settles it from the ClientHello before it reads
+ * the SNI name; a host whose own bounds exclude the version chosen refuses
+ * the handshake with a protocol_version alert (followed by mbedTLS's
+ * unrecognized_name), so a TLS-1.3-only host beside a default host that
+ * takes TLS 1.2 works, but a client offering both versions is not steered
+ * to 1.3 by the host: it gets the listener's choice (the newest both have). */
 MTLS_API int mtls_ctx_add_host(mtls_ctx *listener, const char *name,
                                mtls_ctx *host);
 

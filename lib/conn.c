@@ -468,6 +468,8 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	mtls__expiry_tick(host, hs);
 	snprintf(c->host, sizeof(c->host), "%s", matched);
 	s = hs;
+	if (mtls__host_version_check(ssl, s, c->host, &c->err) != 0)
+		return -1;
 	if (mbedtls_ssl_set_hs_own_cert(ssl, &s->cred->chain, &s->cred->key))
 		return -1;
 	use_anchors(c, hs);

@@ -197,3 +197,37 @@ size_t mtls__hosts_list(const mtls_hosts *h, mtls_ctx **out, size_t max)
 	}
 	return n;
 }
+
+static const char *version_name(int v)
+{
+	return v == MTLS_TLS1_3 ? "1.3" : v == MTLS_TLS1_2 ? "1.2" : "?";
+}
+
+/*
+ * A host is its own context, but the listener's configuration negotiates
+ * the version: mbedTLS (2.28, and 3.6 for 1.3 against 1.2) decides it from
+ * the ClientHello before it reads the server_name extension and calls us.
+ * So a host's bounds cannot steer the negotiation; they are enforced here,
+ * once the version and the host are both known.  mbedTLS answers a failed
+ * SNI callback with unrecognized_name; the protocol_version alert sent
+ * first is the one a client reads, and names the real reason.
+ */
+int mtls__host_version_check(mbedtls_ssl_context *ssl, const mtls_snap *hs,
+                             const char *host, mtls_err *e)
+{
+	int v = mtls__ssl_version(ssl);
+
+	if (v >= hs->tls_min && v <= hs->tls_max)
+		return 0;
+	(void)mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	                                     MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION);
+	if (hs->tls_min == hs->tls_max)
+		return mtls__fail(e, MTLS_ERR_HANDSHAKE,
+		                  "host %s accepts TLS %s only; the client "
+		                  "negotiated TLS %s", host,
+		                  version_name(hs->tls_min), version_name(v));
+	return mtls__fail(e, MTLS_ERR_HANDSHAKE,
+	                  "host %s accepts TLS %s to %s; the client negotiated "
+	                  "TLS %s", host, version_name(hs->tls_min),
+	                  version_name(hs->tls_max), version_name(v));
+}

@@ -356,6 +356,7 @@ typedef struct mtls_snap {
 	mtls_crl *crl;
 	mtls_verify_mode verify;
 	int insecure;
+	int tls_min, tls_max; /* the context's bounds (MTLS_TLS1_*) */
 	char *server_name;
 	char **alpn;          /* NULL-terminated, as mbedTLS keeps it */
 	int *suites;          /* 0-terminated, as mbedTLS keeps it; NULL:
@@ -414,6 +415,12 @@ int mtls__hs_version(void);
 /* Certificates in the chain the last full handshake verified, from the
  * leaf to the anchor it stopped at (tests). */
 int mtls__conn_chain_len(const mtls_conn *c);
+
+/* hosts.c: whether the version this handshake negotiated (decided from
+ * the ClientHello before the SNI callback runs) is within the SNI host's
+ * own bounds; otherwise sends a protocol_version alert and fails. */
+int mtls__host_version_check(mbedtls_ssl_context *ssl, const mtls_snap *hs,
+                             const char *host, mtls_err *e);
 
 /* The SNI callback of every server configuration. */
 int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,

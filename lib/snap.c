@@ -461,6 +461,8 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	}
 	mbedtls_ssl_conf_rng(&s->conf, mtls__rng, mtls__rng_ctx());
 	mtls__conf_versions(&s->conf, ctx->tls_min, ctx->tls_max);
+	s->tls_min = ctx->tls_min;
+	s->tls_max = ctx->tls_max;
 	mtls__conf_defaults(&s->conf, client);
 	if (ctx->suites != NULL &&
 	    (s->suites = mtls__suites_dup(ctx->suites)) == NULL) {

@@ -181,6 +181,94 @@ report "--json fields" "$([[ $got == "$want" ]] || echo "got: $got")" "--json ..
 run --json client-combined.pem
 that "--json on a combined file prints no key material" not_in_output "BEGIN"
 
+# ---- --connect against openssl s_server -------------------------------------
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
+srv_pid=""
+stop_server() {
+	[[ -n $srv_pid ]] || return 0
+	kill "$srv_pid" 2>/dev/null
+	wait "$srv_pid" 2>/dev/null
+	srv_pid=""
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+# s_server_on VERSION: s_server (TLS 1.VERSION, or "any") requiring a client
+# certificate from ca.crt's hierarchy, sending server-ec.crt and the
+# intermediate.
+s_server_on() {
+	local vflag=()
+	stop_server
+	port=$(free_port) || return 1
+	[[ $1 == any ]] || vflag=("-tls1_$1")
+	(cd "$P" && exec openssl s_server -accept "127.0.0.1:$port" "${vflag[@]}" \
+		-Verify 1 -verify_return_error -CAfile ca.crt -cert server-ec.crt \
+		-key server-ec.key -cert_chain int.crt -quiet) >"$tmp/s_server.log" 2>&1 &
+	srv_pid=$!
+	wait_port "$port"
+}
+mbed=$("$bin" --version | sed -n 's/.*mbedTLS \([0-9]\).*/\1/p')
+versions=(2)
+[[ $mbed == 3 ]] && versions+=(3)
+for v in "${versions[@]}"; do
+	if ! s_server_on "$v"; then
+		report "TLS 1.$v: openssl s_server starts" "no server" ""
+		continue
+	fi
+	asked=("client certificate: asked for; CAs the server accepts:"
+	       "  O=mtls tests, CN=mtls Test Root CA")
+	[[ $v == 2 ]] || asked=("client certificate: unknown (TLS 1.3 encrypts the request and the server refused a TLS 1.2 probe)")
+	t "TLS 1.$v --connect: good pair, verified chain" 0 "result: ok" \
+	  "version: TLSv1.$v" "verification: ok" "0 subject: CN=localhost" \
+	  "1 subject: CN=mtls Test Intermediate CA" \
+	  "issuer:  O=mtls tests, CN=mtls Test Root CA" "${asked[@]}" \
+	  -- --connect "localhost:$port" client-ec-chain.pem client-ec.key --ca ca.crt
+	t "TLS 1.$v --connect: server from an unknown CA, chain still shown" 1 \
+	  "verification: FAILED" "not correctly signed by the trusted CA" \
+	  "0 subject: CN=localhost" "result: refused by us" \
+	  -- --connect "localhost:$port" client-ec-chain.pem client-ec.key --ca other-ca.crt
+	t "TLS 1.$v --connect: name mismatch" 1 "not valid for wrong.test" \
+	  "result: refused by us" \
+	  -- --connect "127.0.0.1:$port" client-ec-chain.pem client-ec.key --ca ca.crt \
+	     --servername wrong.test
+	if [[ $v == 2 ]]; then
+		t "TLS 1.2 --connect: no client certificate, server requires one" 1 \
+		  "server alert: handshake_failure" \
+		  "likely reason: the server asked for a client certificate and we had none" \
+		  "result: the handshake failed" \
+		  -- --connect "localhost:$port" --ca ca.crt
+		t "TLS 1.2 --connect: client certificate from a CA the server does not accept" 1 \
+		  "server alert: unknown_ca (48): the server does not trust the CA that issued our certificate" \
+		  "CAs the server accepts:" "result: the handshake failed" \
+		  -- --connect "localhost:$port" other-client.crt other-client.key --ca ca.crt
+	else
+		# TLS 1.3: the refusal arrives after the handshake, under keys
+		# mbedTLS 3.6 cannot read (see mtls_handshake in mtls.h).
+		t "TLS 1.3 --connect: no client certificate, server requires one" 1 \
+		  "after the handshake: FAILED" "likely reason: the server wants a client certificate" \
+		  "result: the server refused us after the handshake" \
+		  -- --connect "localhost:$port" --ca ca.crt
+		t "TLS 1.3 --connect: client certificate from a CA the server does not accept" 1 \
+		  "after the handshake: FAILED" "result: the server refused us after the handshake" \
+		  -- --connect "localhost:$port" other-client.crt other-client.key --ca ca.crt
+	fi
+	stop_server
+done
+if [[ $mbed == 3 ]] && s_server_on any; then
+	t "TLS 1.3 --connect: the CA names come from a TLS 1.2 probe" 0 \
+	  "version: TLSv1.3" "client certificate: asked for (seen in a TLS 1.2 probe: TLS 1.3 encrypts the request); CAs the server accepts:" \
+	  "  O=mtls tests, CN=mtls Test Root CA" "result: ok" \
+	  -- --connect "localhost:$port" client-ec-chain.pem client-ec.key --ca ca.crt
+	stop_server
+fi
+port=$(free_port)
+t "--connect: nothing listens: exit 3" 3 "cannot reach 127.0.0.1 port $port" \
+  -- --connect "127.0.0.1:$port" --ca ca.crt
+t "--connect: unreadable CA file: exit 2" 2 "error:" \
+  -- --connect "127.0.0.1:$port" --ca no-such-ca.pem
+t "--connect without a port: exit 2" 2 "needs HOST:PORT" -- --connect localhost
+t "--connect with a certificate but no key: exit 2" 2 "needs its key" \
+  -- --connect localhost:1 client-ec.crt
+
 # ---- usage -----------------------------------------------------------------
 t "unknown flag: exit 2 with usage" 2 "unknown option: --bogus" "usage: mtls-check" \
   -- client-ec.crt --bogus

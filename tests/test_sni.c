@@ -534,6 +534,66 @@ static void test_host_not_configured(void **state)
 	mtls_ctx_free(peek);
 }
 
+/* A host's own tls_versions: the listener negotiates the version (mbedTLS
+ * decides it before the SNI callback), the host then refuses a version
+ * outside its bounds with protocol_version; other hosts are untouched. */
+static void test_host_versions(void **state)
+{
+	mtls_ctx *l, *admin, *c12, *c13;
+	pair p;
+
+	(void)state;
+	if (!have_tls13()) {
+		/* 2.28 has one version: a TLS-1.3-only host cannot be made */
+		admin = mtls_ctx_new(MTLS_ROLE_SERVER);
+		assert_non_null(admin);
+		assert_int_equal(mtls_ctx_set_tls_versions(admin, MTLS_TLS1_3,
+		                                           MTLS_TLS1_3),
+		                 MTLS_ERR_UNSUPPORTED);
+		mtls_ctx_free(admin);
+		print_message("  (TLS 1.3 not in mbedTLS %s: skipping)\n",
+		              mtls_mbedtls_version());
+		skip();
+	}
+	l = mk_server(0, SRV_CERT, SRV_KEY, CA); /* 1.2 to 1.3 */
+	admin = mk_server(MTLS_TLS1_3, "admin-server.crt", "admin-server.key",
+	                  CA);
+	check_ok(l, mtls_ctx_add_host(l, "admin.example.com", admin));
+	c12 = mk_client(MTLS_TLS1_2, CLI_CERT, CLI_KEY, CA);
+	c13 = mk_client(MTLS_TLS1_3, CLI_CERT, CLI_KEY, CA);
+	check_ok(c12, mtls_ctx_insecure_skip_verify(c12)); /* admin's chain */
+	check_ok(c13, mtls_ctx_insecure_skip_verify(c13));
+
+	run_pair(&p, l, c12, "admin.example.com");
+	assert_true(p.srv.hs < 0);
+	assert_true(p.cli.hs < 0);
+	assert_non_null(strstr(p.srv.error, "host admin.example.com accepts "
+	                       "TLS 1.3 only; the client negotiated TLS 1.2"));
+	run_pair(&p, l, c13, "admin.example.com");
+	assert_pair_ok(&p);
+	assert_string_equal(p.srv.version, "TLSv1.3");
+	assert_string_equal(p.srv.host, "admin.example.com");
+	/* the default host still takes TLS 1.2 */
+	run_pair(&p, l, c12, "localhost");
+	assert_pair_ok(&p);
+	assert_string_equal(p.srv.version, "TLSv1.2");
+	assert_string_equal(p.srv.host, "");
+
+	/* and the other way: a TLS-1.2-only host refuses 1.3 */
+	check_ok(admin, mtls_ctx_set_tls_versions(admin, MTLS_TLS1_2,
+	                                          MTLS_TLS1_2));
+	run_pair(&p, l, c13, "admin.example.com");
+	assert_true(p.srv.hs < 0);
+	assert_non_null(strstr(p.srv.error, "accepts TLS 1.2 only; the client "
+	                       "negotiated TLS 1.3"));
+	run_pair(&p, l, c12, "admin.example.com");
+	assert_pair_ok(&p);
+	mtls_ctx_free(admin);
+	mtls_ctx_free(l);
+	mtls_ctx_free(c12);
+	mtls_ctx_free(c13);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +606,7 @@ int main(void)
 	    VTEST(test_host_reload),
 	    VTEST(test_host_not_configured),
 	    VTEST(test_10000_hosts),
+	    cmocka_unit_test(test_host_versions),
 	};
 
 	pki_dir();

@@ -12,8 +12,13 @@
  * that the library would refuse.
  *
  * Exit status: 0 no errors, 1 errors, 2 usage.
+ *
+ *   mtls-check --connect HOST:PORT [CERT KEY] [--ca CA] [--servername NAME]
+ *
+ * handshakes with a server instead (tools/connect.c).
  */
 #include "internal.h"
+#include "connect.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -32,7 +37,9 @@
 
 static const char usage_text[] =
     "usage: mtls-check CERT [KEY] [--ca CA] [--role client|server]\n"
-    "                  [--password-file FILE] [--warn-days N] [--json]\n";
+    "                  [--password-file FILE] [--warn-days N] [--json]\n"
+    "       mtls-check --connect HOST:PORT [CERT KEY] [--ca CA]\n"
+    "                  [--servername NAME]\n";
 
 enum level { L_OK, L_INFO, L_WARN, L_ERROR };
 
@@ -1508,6 +1515,10 @@ int main(int argc, char **argv)
 	state s;
 	int ret;
 
+	for (ret = 1; ret < argc; ret++)
+		if (strcmp(argv[ret], "--connect") == 0 ||
+		    strncmp(argv[ret], "--connect=", 10) == 0)
+			return mtls_check_connect_main(argc, argv);
 	ret = parse_args(argc, argv, &o);
 	if (ret >= 0)
 		return ret;

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_WORDS 8
+#define MAX_WORDS 12
 #define MAX_LINE 4096
 
 enum block { TOP, IN_LISTEN, IN_HOST, IN_UPSTREAM };
@@ -218,6 +219,14 @@ static int parse_addr(struct parser *p, struct pxy_addr *a, const char *text,
 	a->len = res->ai_addrlen;
 	freeaddrinfo(res);
 	snprintf(a->host, sizeof(a->host), "%s", host);
+	snprintf(a->port, sizeof(a->port), "%s", port);
+	{
+		unsigned char bin[sizeof(struct in6_addr)];
+
+		a->by_name = host[0] != '\0' && strcmp(host, "*") != 0 &&
+		             inet_pton(AF_INET, host, bin) != 1 &&
+		             inet_pton(AF_INET6, host, bin) != 1;
+	}
 	snprintf(a->text, sizeof(a->text), "%s%s%s:%s",
 	         strchr(host, ':') ? "[" : "", host,
 	         strchr(host, ':') ? "]" : "", port);
@@ -391,8 +400,16 @@ static int listen_directive(struct parser *p, char **w, int n)
 {
 	struct pxy_listen *l = &p->cfg->listens[p->cfg->n_listens - 1];
 
-	if (p->in == IN_HOST)
-		return server_directive(p, &l->hosts[l->n_hosts - 1], w, n);
+	if (p->in == IN_HOST) {
+		struct pxy_server *h = &l->hosts[l->n_hosts - 1];
+
+		/* The listen block negotiates the version; a host then
+		 * refuses one outside its own bounds (tlsctx.c). */
+		if (strcmp(w[0], "tls_versions") == 0)
+			return set_tls_versions(p, &h->tls_min, &h->tls_max,
+			                        &h->tls_line, w, n);
+		return server_directive(p, h, w, n);
+	}
 	if (strcmp(w[0], "host") == 0)
 		return open_host(p, l, w, n);
 	if (strcmp(w[0], "handshake_timeout") == 0) {
@@ -419,6 +436,58 @@ static int listen_directive(struct parser *p, char **w, int n)
 	return server_directive(p, &l->srv, w, n);
 }
 
+/* "target ADDR [cert F] [key F] [server_name NAME] [ca F]": the settings
+ * after the address are this target's own (tls on), the others the
+ * upstream's. */
+static int add_target(struct parser *p, struct pxy_upstream *u, char **w,
+                      int n)
+{
+	struct pxy_addr *t;
+	struct pxy_target_tls *tt;
+	int i, unused;
+
+	if (n < 2 || n % 2 != 0)
+		return fail(p, p->line, "target wants ADDR:PORT, then pairs "
+		            "of cert FILE, key FILE, server_name NAME, ca FILE");
+	if ((t = grow(u->targets, u->n_targets, sizeof(*t))) == NULL)
+		return oom(p);
+	u->targets = t;
+	if ((tt = grow(u->ttls, u->n_targets, sizeof(*tt))) == NULL)
+		return oom(p);
+	u->ttls = tt;
+	tt = &tt[u->n_targets];
+	memset(tt, 0, sizeof(*tt));
+	tt->line = p->line;
+	/* counted now, so its strings are freed whatever fails below */
+	if (parse_addr(p, &t[u->n_targets++], w[1], 0) != 0)
+		return -1;
+	for (i = 2; i + 1 < n; i += 2) {
+		int rc;
+
+		if (strcmp(w[i], "cert") == 0)
+			rc = set_path(p, &tt->cert, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "key") == 0)
+			rc = set_path(p, &tt->key, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "ca") == 0)
+			rc = strcmp(w[i + 1], "system") == 0
+			         ? set_str(p, &tt->ca, &unused, w[i], w[i + 1])
+			         : set_path(p, &tt->ca, &unused, w[i], w[i + 1]);
+		else if (strcmp(w[i], "server_name") == 0)
+			rc = set_str(p, &tt->server_name, &unused, w[i],
+			             w[i + 1]);
+		else
+			return fail(p, p->line, "target: unknown setting '%s' "
+			            "(cert, key, server_name or ca)", w[i]);
+		if (rc != 0)
+			return rc;
+	}
+	if (tt->key != NULL && tt->cert == NULL)
+		return fail(p, p->line, "target: 'key' without 'cert'");
+	if (tt->cert != NULL && tt->key == NULL)
+		return fail(p, p->line, "target: 'cert' without 'key'");
+	return 0;
+}
+
 static int upstream_directive(struct parser *p, char **w, int n)
 {
 	struct pxy_upstream *u = &p->cfg->upstreams[p->cfg->n_upstreams - 1];
@@ -426,19 +495,10 @@ static int upstream_directive(struct parser *p, char **w, int n)
 	if (strcmp(w[0], "tls_versions") == 0)
 		return set_tls_versions(p, &u->tls_min, &u->tls_max,
 		                        &u->tls_line, w, n);
+	if (strcmp(w[0], "target") == 0)
+		return add_target(p, u, w, n);
 	if (n != 2)
 		return fail(p, p->line, "'%s' takes one value", w[0]);
-	if (strcmp(w[0], "target") == 0) {
-		struct pxy_addr *t = grow(u->targets, u->n_targets, sizeof(*t));
-
-		if (t == NULL)
-			return oom(p);
-		u->targets = t;
-		if (parse_addr(p, &t[u->n_targets], w[1], 0) != 0)
-			return -1;
-		u->n_targets++;
-		return 0;
-	}
 	if (strcmp(w[0], "alpn") == 0)
 		return set_alpn(p, &u->alpn, &u->alpn_line, w, n);
 	if (strcmp(w[0], "insecure_skip_verify") == 0) {
@@ -467,6 +527,13 @@ static int upstream_directive(struct parser *p, char **w, int n)
 	}
 	if (strcmp(w[0], "server_name") == 0)
 		return set_str(p, &u->server_name, &u->name_line, w[0], w[1]);
+	if (strcmp(w[0], "resolve_interval") == 0) {
+		if (strcmp(w[1], "off") == 0) {
+			u->resolve_interval = 0;
+			return 0;
+		}
+		return set_seconds(p, &u->resolve_interval, w[0], w[1]);
+	}
 	if (strcmp(w[0], "connect_timeout") == 0)
 		return set_seconds(p, &u->connect_timeout, w[0], w[1]);
 	if (strcmp(w[0], "idle_timeout") == 0)
@@ -536,6 +603,7 @@ static int open_block(struct parser *p, char **w, int n)
 		u->line = p->line;
 		u->connect_timeout = 5;
 		u->idle_timeout = 300;
+		u->resolve_interval = 30; /* PXY_RESOLVE_DEFAULT (resolve.h) */
 		p->in = IN_UPSTREAM;
 		if ((u->name = strdup(w[1])) == NULL)
 			return oom(p);
@@ -685,6 +753,14 @@ static int check_upstream(struct parser *p, struct pxy_upstream *u)
 		            "(add 'tls on')", u->name);
 	if (u->key != NULL && u->cert == NULL)
 		return fail(p, u->key_line, "'key' without 'cert'");
+	for (size_t i = 0; i < u->n_targets; i++) {
+		const struct pxy_target_tls *tt = &u->ttls[i];
+
+		if (!u->tls && (tt->cert || tt->ca || tt->server_name))
+			return fail(p, tt->line, "upstream %s: target TLS "
+			            "settings with 'tls off' (add 'tls on')",
+			            u->name);
+	}
 	if (u->health_get != NULL && u->health_interval == 0)
 		return fail(p, u->health_line,
 		            "health_http_get needs a 'health_interval'");
@@ -946,6 +1022,14 @@ void pxy_config_free(struct pxy_config *cfg)
 		struct pxy_upstream *u = &cfg->upstreams[i];
 
 		free(u->name);
+		for (size_t t = 0; t < u->n_targets && u->ttls; t++) {
+			free(u->ttls[t].cert);
+			free(u->ttls[t].key);
+			free(u->ttls[t].ca);
+			free(u->ttls[t].server_name);
+			mtls_ctx_free(u->ttls[t].ctx);
+		}
+		free(u->ttls);
 		free(u->targets);
 		free(u->down);
 		free(u->cert);
@@ -960,4 +1044,16 @@ void pxy_config_free(struct pxy_config *cfg)
 	free(cfg->upstreams);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+mtls_ctx *pxy_target_ctx(const struct pxy_upstream *u, size_t ti)
+{
+	return u->ttls[ti].ctx != NULL ? u->ttls[ti].ctx : u->ctx;
+}
+
+const char *pxy_target_name(const struct pxy_upstream *u, size_t ti)
+{
+	if (u->ttls[ti].server_name != NULL)
+		return u->ttls[ti].server_name;
+	return u->server_name != NULL ? u->server_name : u->targets[ti].host;
 }

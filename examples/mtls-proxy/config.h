@@ -23,6 +23,8 @@ struct pxy_addr {
 	socklen_t len;
 	char text[300];
 	char host[256]; /* host part, for SNI / name checks */
+	char port[8];
+	int by_name;    /* host is a name, not a number: re-resolved */
 };
 
 struct pxy_allow {
@@ -30,10 +32,25 @@ struct pxy_allow {
 	char *value;
 };
 
+struct pxy_rjob; /* resolve.c */
+
+/* A target's own TLS settings ("target ADDR cert F key F server_name N
+ * ca F"): any left NULL are the upstream's. */
+struct pxy_target_tls {
+	char *cert, *key, *ca, *server_name;
+	int line;
+	mtls_ctx *ctx;            /* tlsctx.c: its own client context, or
+	                           * NULL when it has no setting of its own */
+};
+
 struct pxy_upstream {
 	char *name;
 	int line;                 /* where the block starts */
 	struct pxy_addr *targets; /* round robin */
+	struct pxy_target_tls *ttls; /* per target, parallel to targets */
+	int resolve_interval;     /* seconds; 0: off (names only, resolve.h) */
+	double resolve_next;      /* resolve.c: when lookups start again */
+	struct pxy_rjob **rjobs;  /* resolve.c: per target, in flight */
 	size_t n_targets;
 	unsigned char *down;      /* per target: 1 when health checks fail */
 	size_t next;              /* next target to try */
@@ -72,6 +89,8 @@ struct pxy_server {
 	char *upstream_name;
 	int upstream_line;
 	struct pxy_upstream *upstream; /* resolved by name */
+	int tls_min, tls_max;     /* host blocks: own bounds; 0: the listen's */
+	int tls_line;
 	int broken;               /* config.c: one of its directives failed */
 	int skipped;              /* tlsctx.c: host left out (see there) */
 	mtls_ctx *ctx;            /* tlsctx.c: a host's own context (a
@@ -168,5 +187,9 @@ void pxy_config_free(struct pxy_config *cfg);
 
 /* "error", "warn", "info", "debug" -> MTLS_LOG_*, or -1. */
 int pxy_log_level_parse(const char *word);
+
+/* The client context and the name checked for target ti of u (tls on). */
+mtls_ctx *pxy_target_ctx(const struct pxy_upstream *u, size_t ti);
+const char *pxy_target_name(const struct pxy_upstream *u, size_t ti);
 
 #endif

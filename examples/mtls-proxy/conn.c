@@ -305,9 +305,12 @@ static void upstream_ready(struct conn *c)
 		enter_relay(c);
 		return;
 	}
-	/* The target's host is the name checked unless the upstream's
-	 * server_name (set on the context) overrides it. */
-	c->up.tls = mtls_conn_new(c->u->ctx, c->up.fd, c->target->host);
+	/* The target's host is the name checked unless a server_name (the
+	 * target's or the upstream's, set on the context) overrides it; a
+	 * target with settings of its own has its own context. */
+	c->up.tls = mtls_conn_new(pxy_target_ctx(c->u, (size_t)(c->target -
+	                                                   c->u->targets)),
+	                          c->up.fd, c->target->host);
 	if (c->up.tls == NULL) {
 		conn_fail(c, "out of memory");
 		return;

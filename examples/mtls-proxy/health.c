@@ -129,7 +129,7 @@ void pxy_health_event(struct probe *pr)
 			return;
 		}
 		if (u->tls) {
-			pr->tls = mtls_conn_new(u->ctx, pr->fd,
+			pr->tls = mtls_conn_new(pxy_target_ctx(u, pr->ti), pr->fd,
 			                        u->targets[pr->ti].host);
 			if (pr->tls == NULL) {
 				probe_end(pr, "out of memory");
@@ -161,9 +161,7 @@ void pxy_health_event(struct probe *pr)
 		                           "User-Agent: mtls-proxy\r\n"
 		                           "Connection: close\r\n\r\n",
 		                           u->health_get,
-		                           u->server_name
-		                               ? u->server_name
-		                               : u->targets[pr->ti].host);
+		                           pxy_target_name(u, pr->ti));
 		if (pr->len >= sizeof(pr->buf)) {
 			probe_end(pr, "request too long");
 			return;

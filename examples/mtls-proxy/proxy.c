@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "resolve.h"
 #include "watch.h"
 #include "timer.h"
 
@@ -54,6 +55,7 @@ void pxy_config_unref(struct pxy_config *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0) {
 		pxy_admit_forget(cfg);
+		pxy_resolve_forget(cfg);
 		pxy_config_free(cfg);
 		free(cfg);
 	}
@@ -119,6 +121,7 @@ int pxy_run(struct pxy_config *cfg)
 		if (stop_at == 0) {
 			pxy_listeners_resume(t);
 			pxy_health_tick(t);
+			pxy_resolve_tick(pxy_current, t);
 		}
 		pxy_conn_bury();
 		pxy_health_bury();

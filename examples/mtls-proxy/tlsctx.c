@@ -122,6 +122,25 @@ static void warn_system_ca(const struct pxy_config *cfg,
 	        cfg->path, s->ca_line, what);
 }
 
+/* A host's tls_versions that share no version with its listen block's
+ * could never be negotiated (the listen block's bounds choose the version,
+ * the host only refuses): a configuration mistake, said now. */
+static int host_versions_unreachable(const struct pxy_config *cfg,
+                                     const struct pxy_listen *l,
+                                     const struct pxy_server *h, char *err,
+                                     size_t errlen)
+{
+	int lmin = l->tls_min ? l->tls_min : MTLS_TLS1_2;
+	int lmax = l->tls_max ? l->tls_max : MTLS_TLS1_3;
+
+	if (h->tls_line == 0 || (h->tls_max >= lmin && h->tls_min <= lmax))
+		return 0;
+	snprintf(err, errlen, "%s:%d: host %s: tls_versions shares no "
+	         "version with its listen block's (line %d)", cfg->path,
+	         h->tls_line, h->name, l->tls_line);
+	return 1;
+}
+
 static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
                          struct problems *pr)
 {
@@ -158,10 +177,17 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 			h->skipped = 1;
 			continue;
 		}
+		if (host_versions_unreachable(cfg, l, h, err, sizeof(err))) {
+			problem(pr, "%s (host %s skipped)", err, h->name);
+			h->skipped = 1;
+			continue;
+		}
 		hc = server_ctx(cfg, h, h->client_ca ? h : &l->srv, h->name,
 		                err, sizeof(err));
 		if (hc != NULL &&
-		    ctx_common(cfg, hc, l->tls_min, l->tls_max, l->tls_line,
+		    ctx_common(cfg, hc, h->tls_line ? h->tls_min : l->tls_min,
+		               h->tls_line ? h->tls_max : l->tls_max,
+		               h->tls_line ? h->tls_line : l->tls_line,
 		               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
 			mtls_ctx_free(hc);
 			hc = NULL;
@@ -194,6 +220,41 @@ skip:
 	mtls_ctx_free(l->ctx);
 	l->ctx = NULL;
 	l->skipped = 1;
+}
+
+/* A target with settings of its own gets its own client context: its
+ * pair (else the upstream's), its CAs (else the upstream's, shared, not
+ * parsed again), its server_name (else the upstream's), and the upstream's
+ * versions, ALPN and insecure_skip_verify. */
+static int setup_target(const struct pxy_config *cfg,
+                        const struct pxy_upstream *u,
+                        struct pxy_target_tls *tt, char *err, size_t errlen)
+{
+	const char *cert = tt->cert ? tt->cert : u->cert;
+	const char *key = tt->cert ? tt->key : u->key;
+	const char *sn = tt->server_name ? tt->server_name : u->server_name;
+	char name[300];
+	mtls_ctx *ctx;
+	int rc;
+
+	if (tt->cert == NULL && tt->ca == NULL && tt->server_name == NULL)
+		return 0;
+	if ((ctx = mtls_ctx_new(MTLS_ROLE_CLIENT)) == NULL)
+		return ctx_fail(cfg, tt->line, NULL, MTLS_ERR_NO_MEMORY, err,
+		                errlen);
+	tt->ctx = ctx;
+	if ((size_t)snprintf(name, sizeof(name), "%s/%s", u->name,
+	                     u->targets[tt - u->ttls].text) >= sizeof(name))
+		name[sizeof(name) - 1] = '\0'; /* a log label: cut is fine */
+	if ((rc = mtls_ctx_set_name(ctx, name)) != 0 ||
+	    (cert != NULL && (rc = mtls_load_client_pair(ctx, cert, key))) ||
+	    (rc = tt->ca ? mtls_set_trusted_ca(ctx, tt->ca)
+	                 : mtls_ctx_share_trust(ctx, u->ctx)) != 0 ||
+	    (sn != NULL && (rc = mtls_ctx_set_server_name(ctx, sn)) != 0) ||
+	    (u->insecure && (rc = mtls_ctx_insecure_skip_verify(ctx)) != 0))
+		return ctx_fail(cfg, tt->line, ctx, rc, err, errlen);
+	return ctx_common(cfg, ctx, u->tls_min, u->tls_max, u->tls_line,
+	                  u->alpn, u->alpn_line, err, errlen);
 }
 
 static int setup_upstream(const struct pxy_config *cfg,
@@ -233,6 +294,9 @@ static int setup_upstream(const struct pxy_config *cfg,
 		        "verified (any issuer, any name); development only",
 		        cfg->path, u->insecure_line, u->name);
 	}
+	for (size_t i = 0; i < u->n_targets; i++)
+		if (setup_target(cfg, u, &u->ttls[i], err, errlen) != 0)
+			return -1;
 	return 0;
 }
 
