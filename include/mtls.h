@@ -139,7 +139,9 @@ MTLS_API const char *mtls_strerror(int err);
 /* The category of an error code. */
 MTLS_API mtls_err_cat mtls_err_category(int err);
 
-/* Version of the mbedTLS library in use, e.g. "3.6.6". Static string. */
+/* Version of the mbedTLS library in use, e.g. "3.6.6"; "3.6.6 (tuned)" when
+ * libmtls was built with make MBEDTLS=tuned (a static mbedTLS compiled from
+ * source with the project's configuration).  Static string. */
 MTLS_API const char *mtls_mbedtls_version(void);
 
 /* Version of this library as built, e.g. "0.1.0": MTLS_VERSION_STRING of
