@@ -528,8 +528,9 @@ MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
  * mtls_conn_error() naming it ("client certificate required but not
  * presented", "client certificate (CN=x) refused: ...", "... not allowed
  * by policy"); read it there (mtls-proxy logs it as error="..." in its conn
- * line).  TLS 1.2, and TLS 1.3 servers on other stacks (OpenSSL, nginx),
- * send alerts the client can read. */
+ * line).  TLS 1.2, TLS 1.3 servers on other stacks (OpenSSL, nginx), and
+ * a libmtls built with make MBEDTLS=tuned (its mbedTLS carries a fix) send
+ * alerts the client can read. */
 MTLS_API int mtls_handshake(mtls_conn *conn);
 
 /* Up to len bytes of application data: > 0 bytes read, 0 when the peer

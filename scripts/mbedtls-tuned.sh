@@ -110,9 +110,13 @@ fi
 tree=$src_cache/tree
 rm -rf "$tree" "$src_cache"/*.orig.tar.*
 # dpkg-source checks the tarballs against the .dsc checksums (and fails on a mismatch). The .dsc's
-# own OpenPGP signature needs the debian-keyring package; without it dpkg-source says so and goes
-# on: apt has already verified the .dsc itself against the signed archive index.
-dpkg-source -q -x "${dsc[0]}" "$tree" >/dev/null
+# own OpenPGP signature (the uploader's) needs the debian-keyring package; without it gpgv says
+# "Can't check signature: No public key" and dpkg-source goes on: apt has already verified the
+# .dsc itself against the signed archive index.  Its output is shown only when it fails.
+if ! dpkg-source -x "${dsc[0]}" "$tree" >"$src_cache/dpkg-source.log" 2>&1; then
+    cat "$src_cache/dpkg-source.log" >&2
+    die "dpkg-source -x ${dsc[0]##*/} failed"
+fi
 rm -f "$src_cache"/*.orig.tar.* # dpkg-source leaves a link/copy of the tarball beside the tree
 for p in $series; do
     echo "mbedtls-tuned.sh: applying tuned/patches/$p" >&2
