@@ -27,6 +27,7 @@ mkdir -p "$out"
 flags_ni="-O2 -maes -mpclmul -msse2 -fPIC" # what scripts/mbedtls-tuned.sh uses
 # name | CFLAGS | extra config lines ("NAME VALUE;..." -> #undef + #define, "NAME" -> #define,
 # "-NAME" -> #undef) on top of tuned/tuned_config.h | conn (1: also the connection bench)
+# | make variables for libmtls and the bench program (LTO needs the final link in on it)
 variants=(
     "tuned|$flags_ni||1"
     "no-aesni|-O2 -fPIC||0"
@@ -39,6 +40,7 @@ variants=(
     "mpi-w6|$flags_ni|MBEDTLS_MPI_WINDOW_SIZE 6|0"
     "out16k|$flags_ni|MBEDTLS_SSL_OUT_CONTENT_LEN 16384|1"
     "varbuf|$flags_ni|MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH|1"
+    "lto|$flags_ni -flto=auto -ffat-lto-objects||0|CFLAGS=-flto=auto LDFLAGS=-flto=auto"
 )
 
 pki=$out/pki
@@ -46,7 +48,7 @@ pki=$out/pki
 
 names=()
 for v in "${variants[@]}"; do
-    IFS='|' read -r name cflags extra conn <<<"$v"
+    IFS='|' read -r name cflags extra conn makevars <<<"$v"
     [[ -z $only || ,$only, == *,$name,* ]] || continue
     names+=("$name")
     cfg=$out/$name.config.h
@@ -66,8 +68,9 @@ for v in "${variants[@]}"; do
     echo "bench/tuned.sh: building variant $name" >&2
     export TUNED_CFLAGS=$cflags TUNED_CONFIG=$cfg TUNED_SRC=$out/src
     scripts/mbedtls-tuned.sh "$out/$name/mbedtls" >/dev/null
+    read -ra mv <<<"$makevars"
     make -s --no-print-directory MBEDTLS=tuned TUNED="$out/$name/mbedtls" BUILD="build/tuned-bench/$name" \
-        "build/tuned-bench/$name/bench/tuned_bench" >/dev/null
+        "${mv[@]}" "build/tuned-bench/$name/bench/tuned_bench" >/dev/null
     unset TUNED_CFLAGS TUNED_CONFIG TUNED_SRC
 done
 
@@ -79,7 +82,7 @@ for ((r = 1; r <= reps; r++)); do
         echo "bench/tuned.sh: repetition $r/$reps: $name" >&2
         taskset -c "$cpu" "$bin" crypto "$secs" | sed "s/^/$name\t$r\t/; s/=/\t/" >>"$raw"
         for v in "${variants[@]}"; do
-            IFS='|' read -r n2 _ _ conn <<<"$v"
+            IFS='|' read -r n2 _ _ conn _ <<<"$v"
             if [[ $n2 == "$name" && $conn == 1 ]]; then
                 taskset -c "$cpu" "$bin" conn "$pki" "$conns" | sed "s/^/$name\t$r\t/; s/=/\t/" >>"$raw"
             fi

@@ -53,6 +53,9 @@ print_version() {
     echo "mbedTLS ${v:-unknown} (tuned) in $dest"
 }
 
+# One build at a time per DESTDIR (make -j, or tests that run make, may start two).
+exec 9>"$dest.lock"
+flock 9
 if [[ -f $dest/.stamp && $(cat "$dest/.stamp") == "$stamp" ]]; then
     print_version
     exit 0
