@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures the choices of make MBEDTLS=tuned (results: bench/tuned.md).
-# Usage: bench/tuned.sh [--reps N] [--secs S] [--conns N] [--cpu C] [--only v1,v2]
+# Usage: bench/tuned.sh [--reps N] [--secs S] [--conns N] [--cpu C] [--only v1,v2] [--debian]
+#   --debian  also run "debian-pkg": Debian trixie's binary libmbedtls (scripts/mbedtls36.sh,
+#             shared libraries) with a libmtls built against it (build/tuned-bench/debian-pkg)
 #
 # Builds the same mbedTLS source (scripts/mbedtls-tuned.sh, patches included) once per variant
 # below into build/tuned-bench/<variant>, links libmtls and bench/tuned_bench against each, then
@@ -10,7 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-reps=5 secs=0.5 conns=300 cpu=1 only=""
+reps=5 secs=0.5 conns=300 cpu=1 only="" debian=0
 while (($#)); do
     case $1 in
         --reps) reps=$2; shift 2 ;;
@@ -18,7 +20,8 @@ while (($#)); do
         --conns) conns=$2; shift 2 ;;
         --cpu) cpu=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
-        *) echo "usage: $0 [--reps N] [--secs S] [--conns N] [--cpu C] [--only v1,v2]" >&2; exit 2 ;;
+        --debian) debian=1; shift ;;
+        *) echo "usage: $0 [--reps N] [--secs S] [--conns N] [--cpu C] [--only v1,v2] [--debian]" >&2; exit 2 ;;
     esac
 done
 
@@ -73,6 +76,20 @@ for v in "${variants[@]}"; do
         "${mv[@]}" "build/tuned-bench/$name/bench/tuned_bench" >/dev/null
     unset TUNED_CFLAGS TUNED_CONFIG TUNED_SRC
 done
+
+if ((debian)); then
+    echo "bench/tuned.sh: building variant debian-pkg" >&2
+    m36=$root/.deps/mbedtls-3.6
+    scripts/mbedtls36.sh "$m36" >/dev/null
+    make -s --no-print-directory MBEDTLS_PREFIX="$m36/usr" BUILD=build/tuned-bench/debian-pkg lib >/dev/null
+    libdir=$(dirname "$(ls "$m36"/usr/lib/*/libmbedcrypto.so | head -1)")
+    mkdir -p "$out/debian-pkg/bench"
+    cc -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O2 -Iinclude -I"$m36/usr/include" \
+        -o "$out/debian-pkg/bench/tuned_bench" bench/tuned_bench.c "$out/debian-pkg/libmtls.a" \
+        -L"$libdir" -Wl,-rpath,"$libdir" -lmbedtls -lmbedx509 -lmbedcrypto -lpthread
+    names+=(debian-pkg)
+    variants+=("debian-pkg|||1")
+fi
 
 raw=$out/results.tsv
 : >"$raw"

@@ -17,9 +17,12 @@
 #define MBEDTLS_THREADING_PTHREAD
 
 /* ---- memory ------------------------------------------------------------- */
-/* The outgoing record buffer: 16 KiB -> 4 KiB per connection.  mbedtls_ssl_write()
- * then sends at most 4096 bytes of plaintext per record (a partial write the
- * library already loops over).  IN_CONTENT_LEN stays 16384: a peer may send
- * 16 KiB records and a server has no standard way to ask for less (only a
- * client can negotiate max_fragment_length). */
+/* The outgoing record buffer: 16 KiB -> 4 KiB per connection, 12 KiB less per
+ * idle connection (bench/tuned.md; the price: 11-14 % of the bulk rate per CPU
+ * second, four times the records).  mbedtls_ssl_write() then sends at most
+ * 4096 bytes of plaintext per record (mtls_write() returns the partial count).
+ * IN_CONTENT_LEN stays 16384: a peer may send 16 KiB records and a server has
+ * no standard way to ask for less (only a client can negotiate
+ * max_fragment_length).  Not MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH: with this
+ * line it would shrink the input buffer to 4 KiB after a TLS 1.2 handshake. */
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 4096
