@@ -150,13 +150,13 @@ int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt)
 /* make MBEDTLS=tuned links a static mbedTLS built from source with our
  * configuration (scripts/mbedtls-tuned.sh); the version says so. */
 #if defined(MTLS_MBEDTLS_TUNED)
-#define MBEDTLS_FLAVOUR " (tuned)"
+#define MTLS_MBEDTLS_FLAVOUR " (tuned)"
 #else
-#define MBEDTLS_FLAVOUR ""
+#define MTLS_MBEDTLS_FLAVOUR ""
 #endif
 
 #if defined(MBEDTLS_VERSION_C)
-static char runtime_version[18 + sizeof(MBEDTLS_FLAVOUR)];
+static char runtime_version[18 + sizeof(MTLS_MBEDTLS_FLAVOUR)];
 
 static void fill_version(void)
 {
@@ -164,7 +164,7 @@ static void fill_version(void)
 
 	mbedtls_version_get_string(v);
 	snprintf(runtime_version, sizeof(runtime_version), "%s%s", v,
-	         MBEDTLS_FLAVOUR);
+	         MTLS_MBEDTLS_FLAVOUR);
 }
 #endif
 
@@ -177,7 +177,7 @@ const char *mtls_mbedtls_version(void)
 	pthread_once(&once, fill_version);
 	return runtime_version;
 #else
-	return MBEDTLS_VERSION_STRING MBEDTLS_FLAVOUR;
+	return MBEDTLS_VERSION_STRING MTLS_MBEDTLS_FLAVOUR;
 #endif
 }
 
