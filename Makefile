@@ -5,12 +5,14 @@
 #   make check            the test suite (installs what is missing first)
 #   make check-mbedtls36  the suite against mbedTLS 3.6 LTS (fetched locally)
 #   make check-asan       the suite under ASan + UBSan
+#   make check-tuned      the suite on a tuned static mbedTLS 3.6 (MBEDTLS=tuned)
 #   make check-valgrind   the suite under valgrind memcheck: the C test
 #                         programs, mtls-check and mtls-proxy (tests/run.sh)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deb              Debian packages: build, lintian, install, try, purge
 #
 # Variables: MBEDTLS_PREFIX=/path (an mbedTLS install: include/ and lib/),
+# MBEDTLS=tuned (static mbedTLS 3.6 built from source, scripts/mbedtls-tuned.sh),
 # BUILD=dir (default build), SANITIZE=1, CC.
 
 VERSION      := 0.1.0
@@ -37,6 +39,27 @@ else
 MBEDTLS_CFLAGS :=
 MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 endif
+
+# ---- MBEDTLS=tuned -- BEGIN tuned block -------------------------------------
+# A static mbedTLS 3.6 built from Debian's source package with our config and
+# flags (scripts/mbedtls-tuned.sh, tuned/; figures in bench/tuned.md), linked
+# into libmtls.so (which then exports only mtls_*) and every program.
+# Default build directory build/tuned; mtls_mbedtls_version() says "(tuned)".
+ifeq ($(MBEDTLS),tuned)
+TUNED        ?= $(CURDIR)/.deps/mbedtls-tuned
+TUNED_STAMP  := $(TUNED)/.stamp
+ifeq ($(origin BUILD),file)
+BUILD        := build/tuned
+endif
+MBEDTLS_CFLAGS := -I$(TUNED)/include -DMTLS_MBEDTLS_TUNED
+MBEDTLS_LIBS := $(TUNED)/lib/libmbedtls.a $(TUNED)/lib/libmbedx509.a \
+                $(TUNED)/lib/libmbedcrypto.a \
+                -Wl,--exclude-libs,libmbedtls.a:libmbedx509.a:libmbedcrypto.a
+# The script rebuilds only when tuned/, its patches or the script changed.
+$(TUNED_STAMP): scripts/mbedtls-tuned.sh tuned/tuned_config.h $(wildcard tuned/patches/*)
+	@scripts/mbedtls-tuned.sh $(TUNED)
+endif
+# ---- END tuned block --------------------------------------------------------
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla
@@ -225,6 +248,21 @@ check-mbedtls36: deps
 	@$(MAKE) --no-print-directory BUILD=build/mbedtls36 \
 	    MBEDTLS_PREFIX=$(MBEDTLS36)/usr tests
 	@MBEDTLS_PREFIX=$(MBEDTLS36)/usr tests/run.sh build/mbedtls36
+
+# ---- tuned block (2) ----
+ifeq ($(MBEDTLS),tuned)
+$(LIB_OBJ) $(BUILD)/bench/raw_server $(BUILD)/bench/ecp_tables: $(TUNED_STAMP)
+# bench/tuned.sh: one per variant of the tuned build (bench/tuned.md)
+$(BUILD)/bench/tuned_bench: bench/tuned_bench.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -Iinclude $(MBEDTLS_CFLAGS) -o $@ $< \
+	    $(STATIC) $(LDLIBS_ALL)
+endif
+.PHONY: check-tuned
+check-tuned: deps
+	@$(MAKE) --no-print-directory MBEDTLS=tuned tests
+	@MBEDTLS=tuned tests/run.sh build/tuned
+# ---- END tuned block (2) ----
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 tests

@@ -163,8 +163,12 @@ static int drive(struct conn *c, mtls_ctx *ctx)
 	}
 	if (c->state == DRAINING && !recv_some(c))
 		return 0; /* DONE, or FAILED */
+	/* More to send (send_some stops after 16 writes, at a chunk's end
+	 * too: with small records that is before the message's end) waits
+	 * for the socket to take it, not for an echo that may have come. */
 	c->events = EPOLLIN;
-	if (c->ooff < c->olen || c->state == CLOSING)
+	if (c->ooff < c->olen || c->state == CLOSING ||
+	    (c->state == TALKING && c->sent < c->total))
 		c->events |= EPOLLOUT;
 	return 1;
 }

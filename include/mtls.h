@@ -150,7 +150,9 @@ MTLS_API const char *mtls_strerror(int err);
 /* The category of an error code. */
 MTLS_API mtls_err_cat mtls_err_category(int err);
 
-/* Version of the mbedTLS library in use, e.g. "3.6.6". Static string. */
+/* Version of the mbedTLS library in use, e.g. "3.6.6"; "3.6.6 (tuned)" when
+ * libmtls was built with make MBEDTLS=tuned (a static mbedTLS compiled from
+ * source with the project's configuration).  Static string. */
 MTLS_API const char *mtls_mbedtls_version(void);
 
 /* Version of this library as built, e.g. "0.1.0": MTLS_VERSION_STRING of
@@ -612,8 +614,9 @@ MTLS_API mtls_conn *mtls_conn_new_io(mtls_ctx *ctx, mtls_send_fn send_fn,
  * mtls_conn_error() naming it ("client certificate required but not
  * presented", "client certificate (CN=x) refused: ...", "... not allowed
  * by policy"); read it there (mtls-proxy logs it as error="..." in its conn
- * line).  TLS 1.2, and TLS 1.3 servers on other stacks (OpenSSL, nginx),
- * send alerts the client can read. */
+ * line).  TLS 1.2, TLS 1.3 servers on other stacks (OpenSSL, nginx), and
+ * a libmtls built with make MBEDTLS=tuned (its mbedTLS carries a fix) send
+ * alerts the client can read. */
 MTLS_API int mtls_handshake(mtls_conn *conn);
 
 /* Up to len bytes of application data: > 0 bytes read, 0 when the peer

@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <mbedtls/oid.h>
@@ -146,12 +147,24 @@ int mtls__crt_has_eku_ext(const mbedtls_x509_crt *crt)
 #endif
 }
 
+/* make MBEDTLS=tuned links a static mbedTLS built from source with our
+ * configuration (scripts/mbedtls-tuned.sh); the version says so. */
+#if defined(MTLS_MBEDTLS_TUNED)
+#define MTLS_MBEDTLS_FLAVOUR " (tuned)"
+#else
+#define MTLS_MBEDTLS_FLAVOUR ""
+#endif
+
 #if defined(MBEDTLS_VERSION_C)
-static char runtime_version[18];
+static char runtime_version[18 + sizeof(MTLS_MBEDTLS_FLAVOUR)];
 
 static void fill_version(void)
 {
-	mbedtls_version_get_string(runtime_version);
+	char v[18]; /* mbedtls_version_get_string() writes at most 18 bytes */
+
+	mbedtls_version_get_string(v);
+	snprintf(runtime_version, sizeof(runtime_version), "%s%s", v,
+	         MTLS_MBEDTLS_FLAVOUR);
 }
 #endif
 
@@ -164,7 +177,7 @@ const char *mtls_mbedtls_version(void)
 	pthread_once(&once, fill_version);
 	return runtime_version;
 #else
-	return MBEDTLS_VERSION_STRING;
+	return MBEDTLS_VERSION_STRING MTLS_MBEDTLS_FLAVOUR;
 #endif
 }
 

@@ -113,29 +113,42 @@ static long nb_transfer(nb *n, size_t len)
 	for (int i = 0; i < 4000 && got < len; i++) {
 		short cev = 0, sev = 0;
 		ssize_t r;
-		if (sent < len) {
+		/* Up to sizeof(out) per round, so the writer fills the socket
+		 * whatever the record size: a build with smaller outgoing
+		 * records (MBEDTLS=tuned: 4 KiB) writes a chunk in several
+		 * partial writes.  chunk depends on sent only: a retry after
+		 * WANT_* passes the same len. */
+		for (size_t round = 0; sent < len && round < sizeof(out);) {
 			size_t chunk = len - sent < sizeof(out) ? len - sent
 			                                        : sizeof(out);
 			for (size_t k = 0; k < chunk; k++)
 				out[k] = (unsigned char)((sent + k) * 7 % 251);
 			r = mtls_write(n->c, out, chunk);
-			if (r > 0)
-				sent += (size_t)r;
-			else if (r != MTLS_WANT_READ && r != MTLS_WANT_WRITE)
-				return -1;
 			nb_note(n, r, &cev);
+			if (r > 0) {
+				sent += (size_t)r;
+				round += (size_t)r;
+			} else if (r != MTLS_WANT_READ && r != MTLS_WANT_WRITE) {
+				return -1;
+			} else {
+				break;
+			}
 		}
-		r = mtls_read(n->s, in, sizeof(in));
-		if (r > 0) {
-			for (ssize_t k = 0; k < r; k++)
-				if (in[k] != (unsigned char)((got + (size_t)k) *
+		/* ... and the reader drains until it would block, so both
+		 * ends see their WANT_* whatever the record size */
+		for (int k = 0; k < 64 && got < len; k++) {
+			r = mtls_read(n->s, in, sizeof(in));
+			nb_note(n, r, &sev);
+			if (r == MTLS_WANT_READ || r == MTLS_WANT_WRITE)
+				break;
+			if (r <= 0)
+				return -1;
+			for (ssize_t b = 0; b < r; b++)
+				if (in[b] != (unsigned char)((got + (size_t)b) *
 				                             7 % 251))
 					return -1;
 			got += (size_t)r;
-		} else if (r != MTLS_WANT_READ && r != MTLS_WANT_WRITE) {
-			return -1;
 		}
-		nb_note(n, r, &sev);
 		if (cev != 0 && sev != 0)
 			nb_wait(n, cev, sev);
 	}

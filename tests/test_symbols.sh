@@ -209,6 +209,28 @@ else
 	bad "cannot build the unversioned stand-in: $(head -5 "$tmp/cc.err")"
 fi
 
+# make MBEDTLS=tuned (check-tuned sets MBEDTLS=tuned for the suite): mbedTLS
+# is linked in statically, hidden (only mtls_* exported, checked above), and
+# the version strings say so.
+if [[ ${MBEDTLS:-} == tuned ]]; then
+	needed=$(objdump -p "$so" | awk '$1 == "NEEDED" { print $2 }')
+	if grep -q '^libmbed' <<<"$needed"; then
+		bad "tuned build: libmtls.so needs $(grep '^libmbed' <<<"$needed" | tr '\n' ' ')"
+	else
+		ok "tuned build: libmtls.so needs no shared mbedTLS ($(tr '\n' ' ' <<<"$needed"))"
+	fi
+	for cmd in "mtls-check --version" "mtls-proxy -V"; do
+		read -r prog opt <<<"$cmd"
+		[[ -x $build/$prog ]] || continue
+		v=$("$build/$prog" "$opt" 2>&1 | head -1)
+		if [[ $v == *"(tuned)"* ]]; then
+			ok "tuned build: $cmd says '$v'"
+		else
+			bad "tuned build: $cmd says '$v', without (tuned)"
+		fi
+	done
+fi
+
 # The static library: nothing but mtls_* is a global definition either, so
 # a program linking it statically cannot collide on a helper's name.
 if [[ -e $build/libmtls.a ]]; then

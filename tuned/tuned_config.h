@@ -1,0 +1,28 @@
+/*
+ * mtls's tuned mbedTLS configuration (make MBEDTLS=tuned).
+ *
+ * scripts/mbedtls-tuned.sh appends this block to the source package's
+ * include/mbedtls/mbedtls_config.h (mbedTLS's default configuration) before
+ * building, so the installed header is the one configuration both the
+ * static libraries and everything compiled against them see.
+ *
+ * Every change below is measured (figures and commands: bench/tuned.md);
+ * options that measured no gain are not here.
+ */
+
+/* ---- as Debian's package (debian/rules), what mtls needs ---------------- */
+/* One context and its snapshots are shared by threads (mtls_ctx_* thread
+ * notes); the session cache and ticket keys need the mutexes. */
+#define MBEDTLS_THREADING_C
+#define MBEDTLS_THREADING_PTHREAD
+
+/* ---- memory ------------------------------------------------------------- */
+/* The outgoing record buffer: 16 KiB -> 4 KiB per connection, 12 KiB less per
+ * idle connection (bench/tuned.md; the price: 11-14 % of the bulk rate per CPU
+ * second, four times the records).  mbedtls_ssl_write() then sends at most
+ * 4096 bytes of plaintext per record (mtls_write() returns the partial count).
+ * IN_CONTENT_LEN stays 16384: a peer may send 16 KiB records and a server has
+ * no standard way to ask for less (only a client can negotiate
+ * max_fragment_length).  Not MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH: with this
+ * line it would shrink the input buffer to 4 KiB after a TLS 1.2 handshake. */
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 4096
