@@ -372,6 +372,9 @@ MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
  * issued for another SNI host (another certificate) or policy is refused, and a reload that changes any of
  * that material ends the sessions issued before (one that changes nothing
  * keeps them).  TLS 1.3 tickets' identity seals use the derived keys too.
+ * TLS 1.3 resumption across machines needs their clocks to agree within a
+ * few seconds (mbedTLS checks the ticket's age; NTP is enough), else those
+ * clients get a full handshake.
  * The file is read now and again by mtls_ctx_reload(); its content is
  * kept in memory (wiped when replaced or freed), never logged; a file
  * readable by group or others is warned about.  Server contexts only; an

@@ -15,9 +15,17 @@
  * (another certificate) or another policy finds no key name and is
  * refused, as with per-snapshot random keys.
  *
- * Ticket body: [16: key name][12: IV][8: issue time, seconds, big endian]
- * [n: mbedtls_ssl_session_save()][16: GCM tag], AES-256-GCM with the
- * first 36 bytes as associated data.
+ * Ticket body: [16: key name][12: IV][8: issue time, ms since the epoch,
+ * big endian][n: mbedtls_ssl_session_save()][16: GCM tag], AES-256-GCM
+ * with the first 36 bytes as associated data.
+ *
+ * mbedTLS 3.6 checks a TLS 1.3 ticket's age against the creation time it
+ * saved, read from a clock that starts at boot (mbedtls_ms_time()): on
+ * another machine that number means nothing.  The wall-clock issue time
+ * is ours, so the creation time is restated on this machine's clock
+ * when a ticket is opened (instances' clocks must agree within mbedTLS's
+ * age tolerance, 6 s by default, or TLS 1.3 tickets fall back to full
+ * handshakes).
  */
 #include "internal.h"
 
@@ -34,6 +42,14 @@
 /* Tickets issued by another instance whose clock is ahead are accepted
  * up to this many seconds "from the future". */
 #define SKEW 300
+
+static uint64_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 void mtls__tkfile_unref(mtls_tkfile *f)
 {
@@ -250,7 +266,7 @@ int mtls__tkeys_write(const mtls_tkeys *k, const mbedtls_ssl_session *session,
                       size_t *tlen, uint32_t *lifetime)
 {
 	const mtls_tkey *key = &k->k[0];
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = wall_ms();
 	unsigned char *body = start + HDR;
 	size_t n = 0;
 	int ret;
@@ -293,7 +309,7 @@ const mtls_tkey *mtls__tkeys_find(const mtls_tkeys *k, const unsigned char *buf,
 int mtls__tkeys_parse(const mtls_tkey *key, mbedtls_ssl_session *session,
                       unsigned char *buf, size_t len)
 {
-	uint64_t issued = 0, now = (uint64_t)time(NULL);
+	uint64_t issued = 0, now = wall_ms(), age;
 	unsigned char *body = buf + HDR;
 	size_t n;
 	int ret;
@@ -306,11 +322,12 @@ int mtls__tkeys_parse(const mtls_tkey *key, mbedtls_ssl_session *session,
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	for (int i = 0; i < 8; i++)
 		issued = issued << 8 | buf[MTLS_TKEY_NAME + 12 + i];
-	if (issued > now ? issued - now > SKEW
-	                 : now - issued > MTLS_TICKET_LIFETIME)
+	age = now > issued ? now - issued : 0;
+	if (issued > now + (uint64_t)SKEW * 1000 ||
+	    age > (uint64_t)MTLS_TICKET_LIFETIME * 1000)
 		ret = MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
-	else
-		ret = mbedtls_ssl_session_load(session, body, n);
+	else if ((ret = mbedtls_ssl_session_load(session, body, n)) == 0)
+		mtls__session_restate_age(session, (int64_t)age);
 	mbedtls_platform_zeroize(body, n);
 	return ret;
 }

@@ -251,6 +251,65 @@ static void test_bad_files(void **state)
 	rm_tree(dir);
 }
 
+/* A TLS 1.3 ticket opened on another machine: mbedTLS's creation time
+ * comes from a boot-time clock, meaningless elsewhere; opening the ticket
+ * restates it on this machine's clock from the wall-clock issue time. */
+static void test_tls13_age_restated(void **state)
+{
+#if MTLS_HAVE_TLS13 && defined(MBEDTLS_HAVE_TIME)
+	static const unsigned char fp[32] = {1};
+	mtls_tkfile f = {.n = 1};
+	unsigned char keys[MTLS_TKEY_FILE_LEN], buf[4096];
+	mbedtls_ssl_session in, out;
+	const mtls_tkey *key;
+	mtls_tkeys k = {0};
+	mbedtls_ms_time_t now, got = 0;
+	uint32_t life = 0;
+	size_t len = 0;
+
+	(void)state;
+	memset(keys, 'K', sizeof(keys));
+	f.keys = keys;
+	assert_int_equal(mtls__tkeys_derive(&f, fp, &k), 0);
+	mbedtls_ssl_session_init(&in);
+	mbedtls_ssl_session_init(&out);
+	in.MBEDTLS_PRIVATE(tls_version) = MBEDTLS_SSL_VERSION_TLS1_3;
+	in.MBEDTLS_PRIVATE(endpoint) = MBEDTLS_SSL_IS_SERVER;
+	in.MBEDTLS_PRIVATE(ciphersuite) = 0x1301;
+	in.MBEDTLS_PRIVATE(resumption_key_len) = 32;
+	/* "the other machine booted ten days before this one" */
+	in.MBEDTLS_PRIVATE(ticket_creation_time) =
+	    mbedtls_ms_time() + (mbedtls_ms_time_t)10 * 86400 * 1000;
+	assert_int_equal(mtls__tkeys_write(&k, &in, buf, buf + sizeof(buf),
+	                                   &len, &life),
+	                 0);
+	assert_int_equal(life, MTLS_TICKET_LIFETIME);
+	assert_non_null(key = mtls__tkeys_find(&k, buf, len));
+	assert_int_equal(mtls__tkeys_parse(key, &out, buf, len), 0);
+	now = mbedtls_ms_time();
+	assert_int_equal(mbedtls_ssl_session_get_ticket_creation_time(&out,
+	                                                              &got),
+	                 0);
+	/* issued just now: within a minute of this machine's clock */
+	assert_true(got <= now && now - got < 60000);
+	/* a flipped bit anywhere in the ticket: refused */
+	assert_int_equal(mtls__tkeys_write(&k, &in, buf, buf + sizeof(buf),
+	                                   &len, &life),
+	                 0);
+	buf[len / 2] ^= 1;
+	mbedtls_ssl_session_free(&out);
+	mbedtls_ssl_session_init(&out);
+	assert_int_equal(mtls__tkeys_parse(key, &out, buf, len),
+	                 MBEDTLS_ERR_SSL_INVALID_MAC);
+	mbedtls_ssl_session_free(&in);
+	mbedtls_ssl_session_free(&out);
+	mtls__tkeys_free(&k);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +318,7 @@ int main(void)
 	    VTEST(test_policy_and_host_bound),
 	    VTEST(test_host_bound),
 	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_tls13_age_restated),
 	};
 
 	pki_dir();
