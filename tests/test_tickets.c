@@ -117,11 +117,11 @@ static void test_rotation(void **state)
 
 	/* the same through one context's reloads of one file */
 	assert_int_equal(resumes_on(ver, sa, s), 1);
-	key_file(dir, "live", "BA");
+	free(key_file(dir, "live", "BA"));
 	check_ok(s, mtls_ctx_reload(s));
 	assert_int_equal(resumes_on(ver, sa, s), 1);
 	assert_int_equal(resumes_on(ver, s, sb), 1);
-	key_file(dir, "live", "B");
+	free(key_file(dir, "live", "B"));
 	check_ok(s, mtls_ctx_reload(s));
 	assert_int_equal(resumes_on(ver, sa, s), 0);
 	assert_int_equal(resumes_on(ver, sb, s), 1);
