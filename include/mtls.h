@@ -372,6 +372,33 @@ MTLS_API int mtls_ctx_set_ciphersuites(mtls_ctx *ctx, const char *list);
  * connections made afterwards. */
 MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
 
+/* Session-ticket keys shared by several instances (servers behind an L4
+ * load balancer), read from `path`: 1 to 16 keys of 80 random bytes each,
+ * concatenated (nginx's ssl_session_ticket_key size; make one with
+ * `openssl rand 80 > file; chmod 600 file`).  The first key encrypts new
+ * tickets, every key decrypts: to rotate, put a new key first and reload;
+ * drop the old one (and reload) once its tickets should end.  Tickets are
+ * valid 12 hours.  Keys are not used as they are: each context derives
+ * its own from them and from what admits a session (verify mode, CAs,
+ * CRL, allow list, own certificate chain; not the context's name), so
+ * only instances configured alike resume each other's sessions, a ticket
+ * issued for another SNI host (another certificate) or policy is refused, and a reload that changes any of
+ * that material ends the sessions issued before (one that changes nothing
+ * keeps them).  TLS 1.3 tickets' identity seals use the derived keys too.
+ * TLS 1.3 resumption across machines needs their clocks to agree within a
+ * few seconds (mbedTLS checks the ticket's age; NTP is enough), else those
+ * clients get a full handshake.
+ * The file is read now and again by mtls_ctx_reload(); its content is
+ * kept in memory (wiped when replaced or freed), never logged; a file
+ * readable by group or others is warned about.  Server contexts only; an
+ * SNI host needs its own call.  NULL goes back to the default (random
+ * keys per context, rotated every 12 hours).  Errors: MTLS_ERR_WRONG_ROLE,
+ * the MTLS_ERR_FILE_* codes, MTLS_ERR_KEY_PARSE (size not a multiple of
+ * 80, or over 16 keys), MTLS_ERR_UNSUPPORTED (mbedTLS without tickets);
+ * on error nothing changes.  Not to be called while another thread
+ * configures ctx; connections may be made meanwhile. */
+MTLS_API int mtls_ctx_set_ticket_key_file(mtls_ctx *ctx, const char *path);
+
 /* Makes ctx use the trust anchors and CRL already parsed by `from`, shared
  * by reference (10,000 upstreams need not parse the same bundle 10,000
  * times).  Both contexts must have the same role.  ctx then follows the
@@ -433,10 +460,11 @@ typedef enum { MTLS_SNI_DEFAULT, MTLS_SNI_REFUSE } mtls_sni_policy;
 MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
                                        mtls_sni_policy policy);
 
-/* Re-reads every file the context was loaded from (pair, CAs, CRL),
- * validates all of it, then swaps it in at once: new handshakes use the new
- * material, connections in flight keep what they started with, sessions
- * issued before are not resumed.  If any file fails, nothing changes and
+/* Re-reads every file the context was loaded from (pair, CAs, CRL, session
+ * ticket keys), validates all of it, then swaps it in at once: new
+ * handshakes use the new material, connections in flight keep what they
+ * started with, sessions issued before are not resumed (with a ticket key
+ * file: unless no material changed, see mtls_ctx_set_ticket_key_file).  If any file fails, nothing changes and
  * the error says why.  Safe while other threads make connections from this
  * context. */
 MTLS_API int mtls_ctx_reload(mtls_ctx *ctx);

@@ -227,6 +227,19 @@ int mtls__ssl_version(const mbedtls_ssl_context *ssl)
 #endif
 }
 
+void mtls__session_restate_age(mbedtls_ssl_session *session, int64_t age_ms)
+{
+#if MTLS_HAVE_TLS13 && defined(MBEDTLS_SSL_SESSION_TICKETS) && \
+    defined(MBEDTLS_SSL_SRV_C) && defined(MBEDTLS_HAVE_TIME)
+	if (session->MBEDTLS_PRIVATE(tls_version) == MBEDTLS_SSL_VERSION_TLS1_3)
+		session->MBEDTLS_PRIVATE(ticket_creation_time) =
+		    mbedtls_ms_time() - age_ms;
+#else
+	(void)session;
+	(void)age_ms;
+#endif
+}
+
 int mtls__session_version(const mbedtls_ssl_session *session)
 {
 	/* TLS 1.3 suites are 0x13XX (RFC 8446 B.4); no TLS 1.2 suite is. */

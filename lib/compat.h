@@ -72,6 +72,11 @@ int mtls__ssl_version(const mbedtls_ssl_context *ssl);
 /* The protocol version a session (from a ticket or the cache) was made
  * with, 0x0303 / 0x0304, or 0 when its fields do not say one clearly. */
 int mtls__session_version(const mbedtls_ssl_session *session);
+/* A TLS 1.3 server session loaded from a ticket issued age_ms ago
+ * (possibly on another machine): its creation time on this machine's
+ * mbedtls_ms_time() clock, which mbedTLS checks the ticket age against.
+ * No-op for other sessions and builds. */
+void mtls__session_restate_age(mbedtls_ssl_session *session, int64_t age_ms);
 /* Bytes of an encrypted record mbedTLS has built but not yet handed to
  * the socket (its out_left; there is no accessor in either version). */
 size_t mtls__ssl_out_pending(const mbedtls_ssl_context *ssl);

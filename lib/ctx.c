@@ -79,6 +79,7 @@ void mtls__ctx_unref(mtls_ctx *ctx)
 	mtls__cred_unref(ctx->cred);
 	mtls__trust_unref(ctx->trust);
 	mtls__crl_unref(ctx->crl);
+	mtls__tkfile_unref(ctx->tkfile);
 	mtls__ctx_unref(ctx->trust_src);
 	free(ctx);
 }
@@ -788,6 +789,7 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 	mtls_cred *cred = NULL;
 	mtls_trust *trust = NULL;
 	mtls_crl *crl = NULL;
+	mtls_tkfile *tk = NULL;
 	mtls_err *e;
 	int ret = 0;
 
@@ -811,6 +813,8 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 		                       &trust, e);
 	if (ret == 0 && ctx->crl_path != NULL)
 		ret = mtls__crl_load(ctx->crl_path, NULL, 0, ctx->name, &crl, e);
+	if (ret == 0 && ctx->tkfile != NULL)
+		ret = mtls__tkfile_load(ctx->tkfile->path, ctx->name, &tk, e);
 	if (ret != 0) {
 		mtls__cred_unref(cred);
 		mtls__trust_unref(trust);
@@ -835,6 +839,10 @@ int mtls_ctx_reload(mtls_ctx *ctx)
 	}
 	if (trust != NULL || crl != NULL)
 		ctx->trust_gen++;
+	if (tk != NULL) {
+		mtls__tkfile_unref(ctx->tkfile);
+		ctx->tkfile = tk;
+	}
 	mtls__snap_invalidate(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	(void)mtls_ctx_check_expiry(ctx, 0);

@@ -343,6 +343,55 @@ void mtls__anchors_learn(mtls_anchors *a, mbedtls_x509_crt *roots,
 /* Learned so far (tests). */
 int mtls__anchors_count(mtls_anchors *a);
 
+/* ---- ticketkeys.c: session-ticket keys from a shared file -------------- */
+
+#define MTLS_TKEY_FILE_LEN 80   /* bytes per key in the file (as nginx) */
+#define MTLS_TKEYS_MAX 16
+#define MTLS_TKEY_NAME 16
+#define MTLS_TICKET_LIFETIME (12 * 3600)
+
+/* A key file as read: immutable, shared by reference, wiped when freed. */
+typedef struct mtls_tkfile {
+	atomic_int refs;
+	size_t n;
+	unsigned char *keys; /* n * MTLS_TKEY_FILE_LEN */
+	char *path;
+} mtls_tkfile;
+
+/* One snapshot's keys, derived from each file key and its policy. */
+typedef struct mtls_tkey {
+	unsigned char name[MTLS_TKEY_NAME];
+	unsigned char aes[32];  /* the ticket body */
+	unsigned char seal[32]; /* the TLS 1.3 identity seal (snap.c) */
+} mtls_tkey;
+
+typedef struct mtls_tkeys {
+	size_t n; /* 0: not in use (per-snapshot random keys) */
+	mtls_tkey *k;
+} mtls_tkeys;
+
+/* Reads and checks a key file (a warning when group/world readable). */
+int mtls__tkfile_load(const char *path, const char *log_name,
+                      mtls_tkfile **out, mtls_err *e);
+mtls_tkfile *mtls__tkfile_ref(mtls_tkfile *f);
+void mtls__tkfile_unref(mtls_tkfile *f);
+struct mtls_snap;
+/* SHA-256 over what admits a session on this snapshot. */
+int mtls__tkeys_fingerprint(const mtls_ctx *ctx, const struct mtls_snap *s,
+                            unsigned char fp[32]);
+int mtls__tkeys_derive(const mtls_tkfile *f, const unsigned char fp[32],
+                       mtls_tkeys *out);
+void mtls__tkeys_free(mtls_tkeys *k);
+/* mbedTLS ticket callbacks' bodies with the first key; parse takes the
+ * key mtls__tkeys_find() chose by name (NULL when none: refused). */
+int mtls__tkeys_write(const mtls_tkeys *k, const mbedtls_ssl_session *session,
+                      unsigned char *start, const unsigned char *end,
+                      size_t *tlen, uint32_t *lifetime);
+const mtls_tkey *mtls__tkeys_find(const mtls_tkeys *k, const unsigned char *buf,
+                                  size_t len);
+int mtls__tkeys_parse(const mtls_tkey *key, mbedtls_ssl_session *session,
+                      unsigned char *buf, size_t len);
+
 /* ---- snap.c: a ready mbedTLS configuration ------------------------------ */
 
 /* An immutable snapshot of a context's material and settings with its
@@ -380,6 +429,8 @@ typedef struct mtls_snap {
 	unsigned char id_key[32]; /* seals the peer identity in TLS 1.3
 	                           * tickets, which mbedTLS leaves out */
 #endif
+	mtls_tkeys tkeys;     /* from a shared key file: replace ticket and
+	                       * id_key when n > 0 */
 #if defined(MBEDTLS_SSL_CACHE_C)
 	mbedtls_ssl_cache_context cache;
 #endif
@@ -480,6 +531,8 @@ struct mtls_ctx {
 	char *alpn;
 	int *suites;       /* mtls_ctx_set_ciphersuites(); NULL: default */
 	int resumption;
+	mtls_tkfile *tkfile; /* mtls_ctx_set_ticket_key_file(), re-read by
+	                      * mtls_ctx_reload() */
 	mtls_allow *allow;
 	size_t n_allow;
 	mtls_hosts *hosts;

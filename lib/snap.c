@@ -80,6 +80,7 @@ void mtls__snap_unref(mtls_snap *s)
 #if MTLS_HAVE_TLS13
 	mbedtls_platform_zeroize(s->id_key, sizeof(s->id_key));
 #endif
+	mtls__tkeys_free(&s->tkeys);
 #if defined(MBEDTLS_SSL_CACHE_C)
 	mbedtls_ssl_cache_free(&s->cache);
 #endif
@@ -141,7 +142,7 @@ static mtls_snap *session_snap(void *fallback)
 #if MTLS_HAVE_TLS13
 /* GCM with the protocol version, then the mbedTLS ticket, as AAD: a seal
  * made for TLS 1.3 opens in nothing else.  Decrypting checks tag. */
-static int seal_gcm(const mtls_snap *s, int mode, const unsigned char *iv,
+static int seal_gcm(const unsigned char *key, int mode, const unsigned char *iv,
                     const unsigned char *ticket, size_t ticket_len,
                     const unsigned char *in, size_t len, unsigned char *out,
                     unsigned char *tag)
@@ -154,7 +155,7 @@ static int seal_gcm(const mtls_snap *s, int mode, const unsigned char *iv,
 	int ret;
 
 	mbedtls_gcm_init(&gcm);
-	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, s->id_key, 256);
+	ret = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 256);
 	if (ret == 0)
 		ret = mbedtls_gcm_starts(&gcm, mode, iv, SEAL_IV);
 	if (ret == 0)
@@ -194,7 +195,8 @@ static int seal_identity(const mtls_snap *s, unsigned char *start,
 	memcpy(ct + SEAL_META, der, der_len);
 	if ((ret = mtls__rng(mtls__rng_ctx(), iv, SEAL_IV)) != 0)
 		return ret;
-	ret = seal_gcm(s, MBEDTLS_GCM_ENCRYPT, iv, start + 2, *tlen - 2, ct,
+	ret = seal_gcm(s->tkeys.n > 0 ? s->tkeys.k[0].seal : s->id_key,
+	               MBEDTLS_GCM_ENCRYPT, iv, start + 2, *tlen - 2, ct,
 	               pt_len, ct, ct + pt_len);
 	if (ret == 0)
 		*tlen += SEAL_IV + pt_len + SEAL_TAG;
@@ -203,7 +205,8 @@ static int seal_identity(const mtls_snap *s, unsigned char *start,
 
 /* Restores the sealed identity into the handshake's connection; any
  * doubt makes the ticket "not authentic", so a full handshake follows. */
-static int open_identity(const mtls_snap *s, const unsigned char *aad,
+static int open_identity(const mtls_snap *s, const unsigned char *key,
+                         const unsigned char *aad,
                          size_t aad_len, const unsigned char *seal,
                          size_t len)
 {
@@ -224,7 +227,7 @@ static int open_identity(const mtls_snap *s, const unsigned char *aad,
 	pt_len = len - SEAL_IV - SEAL_TAG;
 	if ((pt = malloc(pt_len)) == NULL)
 		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-	ret = seal_gcm(s, MBEDTLS_GCM_DECRYPT, seal, aad, aad_len,
+	ret = seal_gcm(key, MBEDTLS_GCM_DECRYPT, seal, aad, aad_len,
 	               seal + SEAL_IV, pt_len, pt, (unsigned char *)seal +
 	                                               SEAL_IV + pt_len);
 	if (ret == 0 && mtls__hs_restore_identity(pt + SEAL_META,
@@ -248,8 +251,11 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session,
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	if (end - start < 2)
 		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
-	ret = mbedtls_ssl_ticket_write(&s->ticket, session, start + 2, end, &n,
-	                               lifetime);
+	ret = s->tkeys.n > 0
+	          ? mtls__tkeys_write(&s->tkeys, session, start + 2, end, &n,
+	                              lifetime)
+	          : mbedtls_ssl_ticket_write(&s->ticket, session, start + 2,
+	                                     end, &n, lifetime);
 	if (ret != 0)
 		return ret;
 	if (n > 0xffff)
@@ -269,6 +275,7 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
 {
 	mtls_snap *s = session_snap(p);
 	int ver = mtls__hs_version();
+	const mtls_tkey *key = NULL;
 	size_t n;
 	int ret;
 
@@ -278,13 +285,21 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
 	n = (size_t)buf[0] << 8 | buf[1];
 	if (n > len - 2 || (ver != MTLS_TLS1_3 && len != 2 + n))
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	/* shared keys: a name of this snapshot's, else another policy's or
+	 * host's ticket, or a key no longer listed */
+	if (s->tkeys.n > 0 &&
+	    (key = mtls__tkeys_find(&s->tkeys, buf + 2, n)) == NULL)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
 #if MTLS_HAVE_TLS13
-	/* before mbedTLS decrypts its part in place */
+	/* before the body is decrypted in place */
 	if (ver == MTLS_TLS1_3 &&
-	    (ret = open_identity(s, buf + 2, n, buf + 2 + n, len - 2 - n)) != 0)
+	    (ret = open_identity(s, key != NULL ? key->seal : s->id_key,
+	                         buf + 2, n, buf + 2 + n, len - 2 - n)) != 0)
 		return ret;
 #endif
-	ret = mbedtls_ssl_ticket_parse(&s->ticket, session, buf + 2, n);
+	ret = key != NULL
+	          ? mtls__tkeys_parse(key, session, buf + 2, n)
+	          : mbedtls_ssl_ticket_parse(&s->ticket, session, buf + 2, n);
 	if (ret == 0 && mtls__session_version(session) != ver) {
 		mtls__log(MTLS_LOG_WARN, NULL,
 		          "refused a session ticket of another protocol "
@@ -377,6 +392,19 @@ static int setup_resumption(mtls_ctx *ctx, mtls_snap *s, mtls_err *e)
 			                  "random generator failed (-0x%04x)",
 			                  (unsigned)-ret);
 #endif
+		if (ctx->tkfile != NULL) {
+			unsigned char fp[32];
+			ret = mtls__tkeys_fingerprint(ctx, s, fp);
+			if (ret == 0)
+				ret = mtls__tkeys_derive(ctx->tkfile, fp,
+				                         &s->tkeys);
+			if (ret != 0)
+				return mtls__fail(e, MTLS_ERR_INTERNAL,
+				                  "session ticket keys from %s: "
+				                  "derivation failed (-0x%04x)",
+				                  ctx->tkfile->path,
+				                  (unsigned)-ret);
+		}
 	}
 	if (ctx->resumption)
 		mbedtls_ssl_conf_session_tickets_cb(&s->conf, ticket_write,

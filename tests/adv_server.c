@@ -15,6 +15,12 @@
  * host, SNI).  After a successful handshake it echoes one read back.
  * Exits 0 after N connections, or 3 when no client came in time.
  *
+ * With MTLS_ADV_TICKET_KEYS=FILE in the environment, every context (the
+ * listener and each host) takes its session-ticket keys from FILE
+ * (mtls_ctx_set_ticket_key_file): tests/test_adversarial.sh runs the
+ * scenarios that way too, so tickets made with shared keys face the same
+ * attacks.
+ *
  * --info prints the mbedTLS version, whether TLS 1.3 is available and
  * whether this is the ADV_OLD_API build.
  * Built with -DADV_OLD_API it also runs on a library older than
@@ -151,7 +157,13 @@ static mtls_ctx *make_ctx(const char *cert, const char *key, const char *ca,
 	if (mtls_load_server_pair(ctx, cert, key) != 0 ||
 	    (ca != NULL && *ca && mtls_set_trusted_ca(ctx, ca) != 0) ||
 	    (verify != NULL && *verify &&
-	     (parse_verify(verify, &m) != 0 || mtls_ctx_set_verify(ctx, m)))) {
+	     (parse_verify(verify, &m) != 0 || mtls_ctx_set_verify(ctx, m)))
+#ifndef ADV_OLD_API
+	    || (getenv("MTLS_ADV_TICKET_KEYS") != NULL &&
+	        mtls_ctx_set_ticket_key_file(ctx,
+	                                     getenv("MTLS_ADV_TICKET_KEYS")) != 0)
+#endif
+	    ) {
 		fprintf(stderr, "adv_server: %s: %s\n", cert, mtls_ctx_error(ctx));
 		mtls_ctx_free(ctx);
 		return NULL;

@@ -37,6 +37,8 @@
 #     segment are refused by a URI-prefix rule; one URI is the identity
 #
 # TLS 1.3 scenarios print "skipped: TLS 1.3 not in this build" on 2.28.
+# Every scenario runs twice: with per-context ticket keys, then with keys
+# from a shared file (MTLS_ADV_TICKET_KEYS, see tests/adv_server.c).
 set -uo pipefail
 build=${1:?usage: tests/test_adversarial.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
@@ -55,3 +57,12 @@ cp -r "$pki" "$work/pki" || { echo "FAIL: cannot copy $pki"; exit 1; }
 
 # The scenarios bound every wait themselves; this bounds the whole run.
 timeout 300 python3 "$here/adversary/scenarios.py" "$server" "$work/pki"
+rc=$?
+# Again with session-ticket keys from a shared file (adv_server reads
+# MTLS_ADV_TICKET_KEYS): tickets made with derived keys face the same attacks.
+head -c 160 /dev/urandom >"$work/ticket.keys" && chmod 600 "$work/ticket.keys"
+echo "# again, with shared session-ticket keys (mtls_ctx_set_ticket_key_file)"
+MTLS_ADV_TICKET_KEYS=$work/ticket.keys \
+	timeout 300 python3 "$here/adversary/scenarios.py" "$server" "$work/pki"
+rc2=$?
+[ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ]

@@ -424,6 +424,13 @@ static int listen_directive(struct parser *p, char **w, int n)
 		return set_alpn(p, &l->alpn, &l->alpn_line, w, n);
 	if (strcmp(w[0], "max_connections") == 0)
 		return set_count(p, &l->max_conns, &l->max_conns_line, w, n);
+	if (strcmp(w[0], "session_ticket_key") == 0) {
+		if (n != 2)
+			return fail(p, p->line, "'%s' takes one value: a file "
+			            "of 80-byte keys", w[0]);
+		return set_path(p, &l->ticket_key, &l->ticket_key_line, w[0],
+		                w[1]);
+	}
 	if (strcmp(w[0], "unknown_host") == 0) {
 		if (n != 2 || (strcmp(w[1], "refuse") != 0 &&
 		               strcmp(w[1], "default") != 0))
@@ -1016,6 +1023,7 @@ void pxy_config_free(struct pxy_config *cfg)
 			server_free(&l->hosts[j]);
 		free(l->hosts);
 		free(l->alpn);
+		free(l->ticket_key);
 		mtls_ctx_free(l->ctx);
 	}
 	for (i = 0; i < cfg->n_upstreams; i++) {

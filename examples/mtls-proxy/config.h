@@ -119,6 +119,8 @@ struct pxy_listen {
 	int alpn_line;
 	size_t max_conns;         /* its own connection cap, 0: none */
 	int max_conns_line;
+	char *ticket_key;         /* session_ticket_key FILE, or NULL */
+	int ticket_key_line;
 	int skipped;              /* tlsctx.c: not opened (see there) */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */

@@ -68,6 +68,20 @@ fail:
 	return NULL;
 }
 
+/* A listen block's session_ticket_key, on its default host and on each
+ * SNI host (each host derives its own keys from the file). */
+static int ctx_ticket_key(const struct pxy_config *cfg,
+                          const struct pxy_listen *l, mtls_ctx *ctx,
+                          char *err, size_t errlen)
+{
+	int rc;
+
+	if (l->ticket_key != NULL &&
+	    (rc = mtls_ctx_set_ticket_key_file(ctx, l->ticket_key)) != 0)
+		return ctx_fail(cfg, l->ticket_key_line, ctx, rc, err, errlen);
+	return 0;
+}
+
 /* Protocol versions and ALPN, shared by listen blocks and upstreams. */
 static int ctx_common(const struct pxy_config *cfg, mtls_ctx *ctx, int tmin,
                       int tmax, int tline, const char *alpn, int aline,
@@ -162,7 +176,8 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 	                    sizeof(err));
 	if (l->ctx == NULL ||
 	    ctx_common(cfg, l->ctx, l->tls_min, l->tls_max, l->tls_line,
-	               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
+	               l->alpn, l->alpn_line, err, sizeof(err)) != 0 ||
+	    ctx_ticket_key(cfg, l, l->ctx, err, sizeof(err)) != 0) {
 		problem(pr, "%s (listen %s skipped)", err, l->addr.text);
 		goto skip;
 	}
@@ -185,10 +200,11 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 		hc = server_ctx(cfg, h, h->client_ca ? h : &l->srv, h->name,
 		                err, sizeof(err));
 		if (hc != NULL &&
-		    ctx_common(cfg, hc, h->tls_line ? h->tls_min : l->tls_min,
-		               h->tls_line ? h->tls_max : l->tls_max,
-		               h->tls_line ? h->tls_line : l->tls_line,
-		               l->alpn, l->alpn_line, err, sizeof(err)) != 0) {
+		    (ctx_common(cfg, hc, h->tls_line ? h->tls_min : l->tls_min,
+		                h->tls_line ? h->tls_max : l->tls_max,
+		                h->tls_line ? h->tls_line : l->tls_line,
+		                l->alpn, l->alpn_line, err, sizeof(err)) != 0 ||
+		     ctx_ticket_key(cfg, l, hc, err, sizeof(err)) != 0)) {
 			mtls_ctx_free(hc);
 			hc = NULL;
 		}
