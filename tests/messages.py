@@ -13,7 +13,9 @@ Where messages come from (found mechanically, not listed by hand):
     call is the message's format;
   - fprintf(stderr, FMT, ...) and fputs(LITERAL, stderr);
   - tables of texts keyed by MTLS_ constants ({MTLS_ERR_IO, "I/O error"}:
-    what mtls_strerror() returns, which messages quote).
+    what mtls_strerror() returns, which messages quote), with their
+    {0, "success"} slot when the entry after it has an MTLS_ key (a table
+    keyed by numbers, such as the alert names, holds names, not messages).
 A variadic function taking a format without that attribute is a problem
 (its messages would be invisible here).  A format must be a string
 literal (adjacent literals are joined).  A call
@@ -44,6 +46,7 @@ CONV = re.compile(r"%(?:%|[-+ #0']*(?:\*|\d+)?(?:\.(?:\*|\d+))?"
 ANGLE = re.compile(r"<[^<>`]*>")
 HOLE = "<>"
 TABLE = re.compile(r'\{\s*(MTLS_\w+|0)\s*,\s*("(?:[^"\\]|\\.)*")\s*\}')
+TABLE_NEXT_MTLS = re.compile(r'\s*,\s*\{\s*MTLS_\w+\s*,')
 
 
 def strip_comments(text):
@@ -265,6 +268,13 @@ def messages(root):
         # Tables of texts keyed by an MTLS_ constant (mtls_strerror's).
         for m in TABLE.finditer(text):
             if code[m.start()] != "{":
+                continue
+            if (m.group(1) == "0"
+                    and not TABLE_NEXT_MTLS.match(text, m.end())):
+                # {0, "text"} is the success slot of a table keyed by
+                # MTLS_ constants (mtls_strerror's); in a table keyed by
+                # numbers it is a protocol name (alert 0, close_notify),
+                # which messages quote but which is not itself one.
                 continue
             line = text.count("\n", 0, m.start()) + 1
             found.append((path, line, "table " + m.group(1),

@@ -41,11 +41,18 @@ int f(void *e, const char *path, int n)
 	mtls__fail(e, 1, n ? "first of two" : "second of two");
 	return mtls__fail(e, 1, s);
 }
+static const struct { int code; const char *text; } texts[] = {
+	{0, "zero slot"}, {MTLS_ERR_X, "keyed text"},
+};
+static const struct { int code; const char *name; } names[] = {
+	{0, "close_notify"}, {10, "unexpected_message"},
+};
 EOF
 cat >"$tmp/docs/troubleshooting.md" <<'EOF'
 - `<file>: documented <n>` — cause. Fix: fix.
 - `first of two` / `second of two` (info) — cause.
 - `no longer in the source` — cause.
+- `zero slot` / `keyed text` — cause.
 EOF
 out=$(python3 "$here/messages.py" check "$tmp" 2>&1)
 rc=$?
@@ -65,8 +72,13 @@ t "refuses a format that is not a literal" \
 	'lib/a.c:12: mtls__fail(): the format is not a string literal (s)'
 t "names a printf-like function without the format attribute" \
 	"lib/a.c:3: say() takes a format and '...' but is not declared"
-t "counts 4 messages (comments, strings and \"%s\" are none)" \
-	'4 message(s) in the sources, 4 documented entries, 4 problem(s)'
+t "counts 6 messages (comments, strings, \"%s\" and a name table are none)" \
+	'6 message(s) in the sources, 6 documented entries, 4 problem(s)'
+if grep -qF close_notify <<<"$out"; then
+	bad "checker: takes a table keyed by numbers ({0, \"close_notify\"}) for messages"
+else
+	ok "checker: a table keyed by numbers holds names, not messages"
+fi
 
 # ---- the real tree ----------------------------------------------------------
 out=$(python3 "$here/messages.py" check "$root" 2>&1)
