@@ -425,32 +425,44 @@ static void print_time(const char *label, const mbedtls_x509_time *t)
 	       t->day, t->hour, t->min, t->sec);
 }
 
-static void print_chain(mbedtls_ssl_context *ssl)
+/* The chain the server sent, through the library's public accessors
+ * (the DER of each certificate, kept by the connection). */
+static void print_chain(const mtls_conn *conn)
 {
-	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(ssl);
+	int n = mtls_conn_peer_cert_count(conn);
 	char raw[512], esc[600];
-	int i = 0;
 
-	if (crt == NULL) {
+	if (n <= 0) {
 		printf("chain: the server sent no certificate we kept\n");
 		return;
 	}
 	printf("chain (as the server sent it):\n");
-	for (; crt != NULL && crt->raw.len > 0; crt = crt->next, i++) {
-		if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crt->subject) < 0)
+	for (int i = 0; i < n; i++) {
+		size_t len = 0;
+		const unsigned char *der = mtls_conn_peer_cert_der(conn, i, &len);
+		mbedtls_x509_crt crt;
+
+		mbedtls_x509_crt_init(&crt);
+		if (der == NULL || mbedtls_x509_crt_parse_der(&crt, der, len) != 0) {
+			printf("  %d (not parsed)\n", i);
+			mbedtls_x509_crt_free(&crt);
+			continue;
+		}
+		if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crt.subject) < 0)
 			snprintf(raw, sizeof(raw), "?");
 		mtls__escape(esc, sizeof(esc), raw);
 		printf("  %d subject: %s\n", i, esc);
-		if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crt->issuer) < 0)
+		if (mbedtls_x509_dn_gets(raw, sizeof(raw), &crt.issuer) < 0)
 			snprintf(raw, sizeof(raw), "?");
 		mtls__escape(esc, sizeof(esc), raw);
 		printf("    issuer:  %s\n", esc);
-		print_time("    valid:   ", &crt->valid_from);
-		print_time(" to ", &crt->valid_to);
-		printf("%s\n", mbedtls_x509_time_is_past(&crt->valid_to)
+		print_time("    valid:   ", &crt.valid_from);
+		print_time(" to ", &crt.valid_to);
+		printf("%s\n", mbedtls_x509_time_is_past(&crt.valid_to)
 		                   ? " (EXPIRED)"
-		                   : mbedtls_x509_time_is_future(&crt->valid_from)
+		                   : mbedtls_x509_time_is_future(&crt.valid_from)
 		                         ? " (NOT YET VALID)" : "");
+		mbedtls_x509_crt_free(&crt);
 	}
 }
 
@@ -605,7 +617,7 @@ static int run(const copts *o)
 			printf("version: %s, cipher: %s\n",
 			       mtls_conn_version(look.conn),
 			       mtls_conn_cipher(look.conn));
-			print_chain((mbedtls_ssl_context *)(void *)look.conn);
+			print_chain(look.conn);
 			print_request(&look.w, strcmp(mtls_conn_version(look.conn),
 			              "TLSv1.3") == 0 ? " (unknown: TLS 1.3 hides it)" : "");
 		} else {
@@ -637,7 +649,7 @@ static int run(const copts *o)
 	verified = a.verify == 0;
 	refused = a.late != 0;
 	printf("version: %s, cipher: %s\n", ver, mtls_conn_cipher(a.conn));
-	print_chain((mbedtls_ssl_context *)(void *)a.conn);
+	print_chain(a.conn);
 	printf("verification: %s\n", verified ? "ok (chain, dates and name)"
 	       : mtls_strerror(a.verify));
 	if (!tls13) {
