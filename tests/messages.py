@@ -36,7 +36,7 @@ import re
 import sys
 
 SOURCES = ["lib/*.c", "lib/*.h", "examples/mtls-proxy/*.c",
-           "examples/mtls-proxy/*.h", "tools/mtls-check.c"]
+           "examples/mtls-proxy/*.h", "tools/*.c"]
 DOC = "docs/troubleshooting.md"
 # printf-like functions that build a page, not a message: the admin
 # endpoint's /metrics and /status output (docs/metrics.md describes it, and
