@@ -90,5 +90,17 @@ n=$(python3 "$here/messages.py" list "$root" | wc -l)
 check "the extraction found the messages ($n, expected over 300)" \
 	test "$n" -gt 300
 
+# ---- docs/metrics.md names every metric the admin endpoint emits -----------
+# (pages.c's page builder is not a message helper: messages.py leaves it out,
+# so its metric families are checked here instead.)
+metrics=$(grep -o 'family(b, "mtls_[a-z_]*"' "$root/examples/mtls-proxy/pages.c" |
+	sed 's/.*"\(mtls_[a-z_]*\)"/\1/' | sort -u)
+missing=
+for m in $metrics; do
+	grep -qF -- "| \`$m\` |" "$root/docs/metrics.md" || missing="$missing $m"
+done
+check "docs/metrics.md lists the $(wc -w <<<"$metrics") metric families pages.c emits${missing:+ (missing:$missing)}" \
+	test -n "$metrics" -a -z "$missing"
+
 echo "$checks checks, $fails failed"
 [[ $fails -eq 0 ]]
