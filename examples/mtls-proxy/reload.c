@@ -50,8 +50,8 @@ int pxy_reload_now(const char *why)
 	pxy_log_set_level(n->log_level);
 	pxy_metrics_config(n);
 	pxy_metrics_reload(1);
-	if (n->admin_line != old->admin_line ||
-	    strcmp(n->admin.text, old->admin.text) != 0)
+	if ((n->admin_line != 0) != (old->admin_line != 0) ||
+	    (n->admin_line != 0 && strcmp(n->admin.text, old->admin.text) != 0))
 		pxy_log(MTLS_LOG_WARN, "reload: the admin address (%s) "
 		        "changes only with a restart; still serving %s",
 		        n->admin_line ? n->admin.text : "none",
