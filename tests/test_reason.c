@@ -63,6 +63,15 @@ static int unreadable13(int v)
 	return v == MTLS_TLS1_3 && MBEDTLS_VERSION_NUMBER >= 0x03000000;
 }
 
+/* make MBEDTLS=tuned carries a fix for the server's side of that
+ * (tuned/patches/0003): a server's refusal reaches the client readable.
+ * A client's refusal is still sent under keys the server has left. */
+static int server_refusal_unreadable13(int v)
+{
+	return unreadable13(v) &&
+	       strstr(mtls_mbedtls_version(), "(tuned)") == NULL;
+}
+
 /* The alert a side that refused us sent, as we received it. */
 static void expect_alert_from(const end *refuser, const end *refused, int v)
 {
@@ -101,7 +110,7 @@ static void expect_server_refusal(const pair *p, int ver, mtls_reason why)
 		show(p);
 	assert_int_equal(p->srv.reason, why);
 	assert_true(p->srv.hs < 0);
-	if (unreadable13(ver)) {
+	if (server_refusal_unreadable13(ver)) {
 		/* mbedTLS 3.6 sends it under keys the client has left */
 		if (p->cli.reason != MTLS_REASON_PEER_ALERT_UNREADABLE)
 			show(p);
@@ -111,10 +120,13 @@ static void expect_server_refusal(const pair *p, int ver, mtls_reason why)
 		return;
 	}
 	if (p->cli.reason != MTLS_REASON_PEER_ALERT || p->cli.alert_in < 0 ||
-	    p->cli.alert_in != p->srv.alert_out)
+	    (p->srv.alert_out >= 0 && p->cli.alert_in != p->srv.alert_out))
 		show(p);
 	assert_int_equal(p->cli.reason, MTLS_REASON_PEER_ALERT);
-	assert_int_equal(p->cli.alert_in, p->srv.alert_out);
+	assert_true(p->cli.alert_in >= 0);
+	/* An alert sent encrypted (TLS 1.3) is not seen leaving: -1. */
+	if (p->srv.alert_out >= 0 || ver != MTLS_TLS1_3)
+		assert_int_equal(p->cli.alert_in, p->srv.alert_out);
 }
 
 static void test_no_client_cert(void **state)
