@@ -180,20 +180,20 @@ size_t mtls__hosts_list(const mtls_hosts *h, mtls_ctx **out, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; h != NULL && i < h->cap; i++) {
+	if (h == NULL)
+		return 0;
+	if (out == NULL)
+		return h->used;
+	for (size_t i = 0; i < h->cap && n < max; i++) {
 		const slot *s = &h->slots[i];
-		size_t j;
+		size_t j = 0;
 
 		if (s->name == NULL)
 			continue;
-		for (j = 0; j < n && j < max && out[j] != s->host; j++)
-			;
-		if (out != NULL && j < n)
-			continue; /* one host under several names */
-		if (out != NULL && n < max)
-			out[n] = s->host;
-		if (out == NULL || n < max)
-			n++;
+		while (j < n && out[j] != s->host)
+			j++;
+		if (j == n) /* one host under several names: listed once */
+			out[n++] = s->host;
 	}
 	return n;
 }

@@ -187,18 +187,26 @@ int mtls__tkeys_fingerprint(const mtls_ctx *ctx, const mtls_snap *s,
 
 /* ---- per-snapshot keys -------------------------------------------------- */
 
+/* HMAC-SHA256(ikm, label || fp). */
 static int derive(const unsigned char *ikm, const char *label,
                   const unsigned char fp[32], unsigned char out[32])
 {
-	unsigned char msg[64];
-	size_t n = strlen(label);
+	mbedtls_md_context_t md;
 	int ret;
 
-	memcpy(msg, label, n);
-	memcpy(msg + n, fp, 32);
-	ret = mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-	                      ikm, MTLS_TKEY_FILE_LEN, msg, n + 32, out);
-	mbedtls_platform_zeroize(msg, sizeof(msg));
+	mbedtls_md_init(&md);
+	ret = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	                       1);
+	if (ret == 0)
+		ret = mbedtls_md_hmac_starts(&md, ikm, MTLS_TKEY_FILE_LEN);
+	if (ret == 0)
+		ret = mbedtls_md_hmac_update(&md, (const unsigned char *)label,
+		                             strlen(label));
+	if (ret == 0)
+		ret = mbedtls_md_hmac_update(&md, fp, 32);
+	if (ret == 0)
+		ret = mbedtls_md_hmac_finish(&md, out);
+	mbedtls_md_free(&md); /* wipes the HMAC state */
 	return ret;
 }
 

@@ -247,7 +247,7 @@ static int keep_ctx(mtls_watch *w, mtls_ctx *ctx)
 	for (size_t i = 0; i < w->n_ctxs; i++)
 		if (w->ctxs[i] == ctx)
 			return 0;
-	c = realloc(w->ctxs, (w->n_ctxs + 1) * sizeof(*c));
+	c = realloc(w->ctxs, (w->n_ctxs + 1) * sizeof(mtls_ctx *));
 	if (c == NULL)
 		return MTLS_ERR_NO_MEMORY;
 	w->ctxs = c;
@@ -267,10 +267,15 @@ int mtls_watch_add_ctx(mtls_watch *w, mtls_ctx *ctx)
 	n_files = w->n_files;
 	n_ctxs = w->n_ctxs;
 	n_hosts = mtls__hosts_list(ctx->hosts, NULL, 0);
-	if (n_hosts > 0 && (hosts = calloc(n_hosts, sizeof(*hosts))) == NULL)
-		rc = MTLS_ERR_NO_MEMORY;
-	else
-		n_hosts = mtls__hosts_list(ctx->hosts, hosts, n_hosts);
+	if (n_hosts > 0) {
+		hosts = calloc(n_hosts, sizeof(mtls_ctx *));
+		if (hosts == NULL)
+			rc = MTLS_ERR_NO_MEMORY;
+		else
+			n_hosts = mtls__hosts_list(ctx->hosts, hosts, n_hosts);
+	}
+	if (hosts == NULL)
+		n_hosts = 0;
 	if (rc == 0)
 		rc = keep_ctx(w, ctx);
 	for (i = 0; rc == 0 && i < n_hosts; i++)

@@ -451,7 +451,7 @@ static int add_target(struct parser *p, struct pxy_upstream *u, char **w,
 {
 	struct pxy_addr *t;
 	struct pxy_target_tls *tt;
-	int i, unused;
+	int i, unused = p->line; /* a repeated setting is on this same line */
 
 	if (n < 2 || n % 2 != 0)
 		return fail(p, p->line, "target wants ADDR:PORT, then pairs "

@@ -74,7 +74,7 @@ static struct pxy_rjob *job_start(const struct pxy_addr *a)
 		return NULL;
 	}
 	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	(void)pthread_attr_setstacksize(&attr, 256 * 1024);
+	(void)pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
 	rc = pthread_create(&th, &attr, job_run, j);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
@@ -134,7 +134,7 @@ static void tick_upstream(struct pxy_upstream *u, double t)
 		return;
 	}
 	if (u->rjobs == NULL &&
-	    (u->rjobs = calloc(u->n_targets, sizeof(*u->rjobs))) == NULL)
+	    (u->rjobs = calloc(u->n_targets, sizeof(struct pxy_rjob *))) == NULL)
 		return;
 	due = t >= u->resolve_next;
 	if (due)

@@ -49,7 +49,7 @@ int pxy_timer_set(struct pxy_timer *t, double when)
 	if (t->slot == 0) {
 		if (n_heap == cap_heap) {
 			size_t cap = cap_heap ? 2 * cap_heap : 256;
-			struct pxy_timer **h = realloc(heap, cap * sizeof(*h));
+			struct pxy_timer **h = realloc(heap, cap * sizeof(struct pxy_timer *));
 
 			if (h == NULL)
 				return -1;
