@@ -128,7 +128,8 @@ static size_t tlv_len(const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;
 
-	return n == 0 ? 0 : 3 + (n < max ? n : max);
+	/* absent, or too long to be sent whole: left out, never cut */
+	return n == 0 || n > max ? 0 : 3 + n;
 }
 
 /* Checks one string TLV at q (left bytes remaining); returns its size. */
