@@ -450,7 +450,7 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	host = mtls__hosts_find(c->ctx->hosts, c->sni, len, &matched);
 	if (host == NULL) {
 		judge_by_listener(c, ssl);
-		if (c->ctx->unknown_host != MTLS_SNI_REFUSE)
+		if (atomic_load(&c->ctx->unknown_host) != MTLS_SNI_REFUSE)
 			return 0;
 		c->why = MTLS_REASON_UNKNOWN_HOST;
 		mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,

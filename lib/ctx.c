@@ -37,7 +37,7 @@ mtls_ctx *mtls_ctx_new(mtls_role role)
 	ctx->tls_min = MTLS_TLS1_2;
 	ctx->tls_max = MTLS_HAVE_TLS13 ? MTLS_TLS1_3 : MTLS_TLS1_2;
 	ctx->resumption = 1;
-	ctx->unknown_host = MTLS_SNI_DEFAULT;
+	atomic_init(&ctx->unknown_host, MTLS_SNI_DEFAULT);
 	mbedtls_ssl_session_init(&ctx->session);
 	return ctx;
 }
@@ -776,7 +776,7 @@ int mtls_ctx_set_unknown_host(mtls_ctx *listener, mtls_sni_policy policy)
 		return finish(listener,
 		              mtls__fail(&listener->err, MTLS_ERR_INVALID_ARG,
 		                         "unknown SNI policy %d", (int)policy));
-	listener->unknown_host = policy;
+	atomic_store(&listener->unknown_host, (int)policy);
 	return 0;
 }
 

@@ -536,7 +536,7 @@ struct mtls_ctx {
 	mtls_allow *allow;
 	size_t n_allow;
 	mtls_hosts *hosts;
-	mtls_sni_policy unknown_host;
+	atomic_int unknown_host; /* mtls_sni_policy; set while handshakes read it */
 
 	uint64_t trust_gen;   /* bumped whenever trust or crl change */
 	mtls_ctx *trust_src;  /* mtls_ctx_share_trust: the owner followed */

@@ -57,3 +57,10 @@ cleanup_work() {
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 	rm -rf "$work"
 }
+
+# in_place CMD...: run CMD; in a subshell (`f &`, `$(f)`, a pipeline) exec it,
+# so that the PID a test holds and kills is CMD's own and nothing outlives it.
+in_place() {
+	[ "$BASHPID" = "$$" ] || exec "$@"
+	"$@"
+}

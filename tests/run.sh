@@ -24,12 +24,15 @@ trap 'rm -rf "$pki"' EXIT
 "$here/pki.sh" "$pki" || { echo "tests/pki.sh failed"; exit 1; }
 export MTLS_TEST_PKI="$pki" MTLS_TEST_BUILD="$build" MTLS_TEST_SRC="$here"
 
-pass=0 fail=0 failed=()
+pass=0 fail=0 failed=() times=()
 run_one() {
-	local name=$1; shift
+	local name=$1 t0 rc; shift
 	case "$name" in *"${MTLS_TEST_ONLY:-}"*) ;; *) return ;; esac
 	echo "=== $name"
-	if "$@"; then
+	t0=$SECONDS
+	"$@"; rc=$?
+	times+=("$((SECONDS - t0)) $name")
+	if [ "$rc" -eq 0 ]; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1)); failed+=("$name")
@@ -56,6 +59,9 @@ for t in "$here"/test_*.sh; do
 done
 
 echo
+# Where the run's time went (the slowest first), to keep CI's budget honest.
+[ "${#times[@]}" -gt 0 ] && printf '%s\n' "${times[@]}" | sort -rn | head -8 |
+	awk '{ printf "%s%s %d s", (NR > 1 ? ", " : "slowest: "), $2, $1 } END { if (NR) print "" }'
 [ "$fail" -eq 0 ] || echo "failed: ${failed[*]}"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

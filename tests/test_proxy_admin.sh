@@ -236,7 +236,7 @@ elif cmd == "slow": slow(int(a[0]), float(a[1]))
 elif cmd == "mute": mute(int(a[0]))
 elif cmd == "crowd": crowd(int(a[0]), int(a[1]))
 PY
-py() { timeout 90 python3 "$work/adm.py" "$@"; }
+py() { in_place timeout 90 python3 "$work/adm.py" "$@"; }
 
 # A CA nobody trusts, sent with its client certificate (unknown_ca, not
 # missing_intermediate), and a CA whose file name and subject need escaping.

@@ -298,7 +298,7 @@ elif cmd == "abort": abort(int(args[0]))
 else: sys.exit("unknown command " + cmd)
 PY
 export PKI=$pki MTLS_TESTS=$tests_dir
-py() { timeout "${PYT:-120}" python3 "$work/faults.py" "$@"; }
+py() { in_place timeout "${PYT:-120}" python3 "$work/faults.py" "$@"; }
 
 echo1=$(free_port)
 echo2=$(free_port)

@@ -226,7 +226,7 @@ elif cmd == "capreload": capreload(int(a[0]), a[1], a[2])
 elif cmd == "v6": v6(int(a[0]))
 elif cmd == "echo_retry": print("echo ok" if retry_echo(int(a[0]), b"again\n") else "echo failed")
 PY
-py() { timeout "${PYT:-60}" python3 "$work/lim.py" "$@"; }
+py() { in_place timeout "${PYT:-60}" python3 "$work/lim.py" "$@"; }
 
 wait_in() { # wait_in FILE PATTERN [TENTHS]: bounded wait for FILE to contain it
 	local i

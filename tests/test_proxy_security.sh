@@ -132,7 +132,7 @@ elif cmd == "pp2":
 elif cmd == "sni":
     print(client(int(a[0]), a[1], a[2] if len(a) > 2 else "client-ec"))
 PY
-py() { timeout 30 python3 "$work/sec.py" "$@"; }
+py() { in_place timeout 30 python3 "$work/sec.py" "$@"; }
 hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
 wait_in() { # wait_in FILE PATTERN: up to 8 s for FILE to contain it

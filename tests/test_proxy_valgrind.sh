@@ -73,7 +73,7 @@ fails=0 checks=0
 # shellcheck source=tests/lib.sh
 . "$here/lib.sh"
 export PKI=$pki VG_T=60
-py() { timeout "${PYT:-180}" python3 "$here/proxy_vg.py" "$@"; }
+py() { in_place timeout "${PYT:-180}" python3 "$here/proxy_vg.py" "$@"; }
 
 # --error-exitcode: any error, or a definite or indirect leak, makes the
 # exit status 99.  Forked workers are always followed (--trace-children is

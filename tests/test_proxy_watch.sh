@@ -92,7 +92,7 @@ elif cmd == "hold":
     with open(done, "w") as f:
         f.write(r)
 PY
-py() { python3 "$work/w.py" "$@"; }
+py() { in_place python3 "$work/w.py" "$@"; }
 fp() { openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
 ec=$(fp "$pki/server-ec.crt")
 rsa=$(fp "$pki/server-rsa.crt")
