@@ -454,8 +454,9 @@ MTLS_API int mtls_ctx_add_host(mtls_ctx *listener, const char *name,
  * without SNI always get the default host).  An SNI value that is not a
  * host name (1 to 253 bytes of dot-separated labels of 1 to 63 letters,
  * digits, '-' or '_'; no trailing dot) is refused whatever the policy, and
- * a TLS 1.3 client whose second ClientHello names another server than its
- * first is refused. */
+ * a TLS 1.3 client whose second ClientHello (after a HelloRetryRequest)
+ * names another server than its first, or adds or drops the name, is
+ * refused. */
 typedef enum { MTLS_SNI_DEFAULT, MTLS_SNI_REFUSE } mtls_sni_policy;
 MTLS_API int mtls_ctx_set_unknown_host(mtls_ctx *listener,
                                        mtls_sni_policy policy);

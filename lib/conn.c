@@ -37,6 +37,11 @@ struct mtls_conn {
 	int resumed;             /* server: a ticket or cached session used */
 	const mtls_snap *resumed_by; /* server: whose state resumed it */
 	int sni_seen;            /* server: the SNI callback ran */
+	int hellos;              /* server: ClientHellos parsed (1, or 2
+	                          * after a HelloRetryRequest) */
+	int sni_hello;           /* server: the ClientHello whose SNI the
+	                          * callback saw last (1-based), else 0 */
+	int first_had_sni;       /* server: ClientHello #1 named a server */
 	int anchor_stale;        /* a learned anchor ran out before use */
 	int too_deep;            /* the peer's chain is over MTLS_CHAIN_MAX */
 	mbedtls_x509_crt resumed_peer; /* server, TLS 1.3: from the ticket */
@@ -427,6 +432,7 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	const mtls_snap *s;
 
 	(void)p;
+	c->sni_hello = c->hellos + 1;
 	if (c->sni_seen) {
 		if (len != strlen(c->sni) || memcmp(name, c->sni, len) != 0) {
 			c->why = MTLS_REASON_BAD_SNI;
@@ -476,6 +482,39 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	mbedtls_ssl_set_hs_authmode(ssl, mtls__authmode(s->verify));
 	return 0;
 }
+
+#if MTLS_HAVE_TLS13
+/* Server, every ClientHello (mbedTLS calls it once the ClientHello is
+ * parsed, after the SNI callback if there was a name).  The SNI callback
+ * catches a second ClientHello naming another server; this catches one
+ * that adds a name the first did not carry (a host would take over from
+ * the listener that answered the first) or drops it (RFC 8446 4.1.2: the
+ * second ClientHello repeats the first but for the key share, cookie and
+ * early data). */
+int mtls__hello_cb(mbedtls_ssl_context *ssl)
+{
+	mtls_conn *c = conn_of(ssl);
+	int had_sni;
+
+	c->hellos++;
+	had_sni = c->sni_hello == c->hellos;
+	if (c->hellos == 1) {
+		c->first_had_sni = had_sni;
+		return 0;
+	}
+	if (had_sni == c->first_had_sni)
+		return 0;
+	c->why = MTLS_REASON_BAD_SNI;
+	mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
+	           "client %s a server name in its second ClientHello",
+	           had_sni ? "added" : "dropped");
+	if (mbedtls_ssl_send_alert_message(
+	        ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	        MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER) == 0)
+		c->alert_out = MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER;
+	return MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER;
+}
+#endif
 
 /* ---- construction ---------------------------------------------------------- */
 

@@ -476,6 +476,12 @@ int mtls__host_version_check(mbedtls_ssl_context *ssl, const mtls_snap *hs,
 /* The SNI callback of every server configuration. */
 int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
                  size_t len);
+#if MTLS_HAVE_TLS13
+/* Runs once per ClientHello a server has parsed (mbedTLS's certificate
+ * callback): a second ClientHello must carry a server name iff the first
+ * did. */
+int mtls__hello_cb(mbedtls_ssl_context *ssl);
+#endif
 
 /* ---- ctx.c -------------------------------------------------------------- */
 

@@ -544,8 +544,12 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	}
 	if ((ret = setup_resumption(ctx, s, e)) != 0)
 		goto fail;
-	if (!client)
+	if (!client) {
 		mbedtls_ssl_conf_sni(&s->conf, mtls__sni_cb, NULL);
+#if MTLS_HAVE_TLS13
+		mbedtls_ssl_conf_cert_cb(&s->conf, mtls__hello_cb);
+#endif
+	}
 	if (!ctx->resumption)
 		mbedtls_ssl_conf_session_tickets(&s->conf,
 		                                 MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
