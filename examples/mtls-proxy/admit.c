@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -87,11 +88,26 @@ static void source_key(const struct sockaddr_storage *sa,
 	snprintf(text, len, "%s", buf);
 }
 
+/* FNV-1a over a per-process random prefix, then the key: a client cannot
+ * choose addresses that all land in one bucket without knowing the
+ * prefix (a chain is bounded by max_handshakes anyway). */
 static size_t bucket_of(const unsigned char key[KEY_LEN])
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	static unsigned char seed[8];
+	static int seeded;
+	uint32_t h = 2166136261u;
 	size_t i;
 
+	if (!seeded) {
+		/* Without randomness (no getrandom yet) the prefix stays
+		 * zero: the table still works, only predictably. */
+		if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(seed))
+			memset(seed, 0, sizeof(seed));
+		seeded = 1;
+	}
+	for (i = 0; i < sizeof(seed); i++)
+		h = (h ^ seed[i]) * 16777619u;
 	for (i = 0; i < KEY_LEN; i++)
 		h = (h ^ key[i]) * 16777619u;
 	return h % N_BUCKETS;
