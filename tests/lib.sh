@@ -64,3 +64,27 @@ in_place() {
 	[ "$BASHPID" = "$$" ] || exec "$@"
 	"$@"
 }
+
+# stage_install NAME: a staging directory for "make install" ($stage,
+# removed on exit; $root the DESTDIR, $prefix, $libdir) and the make
+# arguments that install the build under test as it was built ($margs:
+# BUILD, PREFIX, DESTDIR, MBEDTLS_PREFIX and SANITIZE as the build had
+# them, or make would rebuild its objects differently).  Needs $build.
+stage_install() {
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/mtls-$1.XXXXXX") || return 1
+	trap 'rm -rf "$stage"' EXIT
+	prefix=/usr/local
+	root=$stage/root
+	libdir=$root$prefix/lib
+	margs=(BUILD="$build" PREFIX="$prefix" DESTDIR="$root")
+	[[ -n ${MBEDTLS_PREFIX:-} ]] && margs+=(MBEDTLS_PREFIX="$MBEDTLS_PREFIX")
+	sanitize=${SANITIZE:-} # (read by the callers too)
+	# (grep -c, not -q: an early exit would fail nm with SIGPIPE under
+	# pipefail)
+	if [[ -z $sanitize && -e $build/libmtls.a ]] &&
+		[[ $(nm "$build/libmtls.a" 2>/dev/null | grep -c ' U __asan_') -gt 0 ]]; then
+		sanitize=1
+	fi
+	[[ -n $sanitize ]] && margs+=(SANITIZE="$sanitize")
+	return 0
+}

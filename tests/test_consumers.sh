@@ -17,6 +17,8 @@ set -uo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh" # (its ok/bad are replaced below)
 pki=${MTLS_TEST_PKI:?MTLS_TEST_PKI is not set: run through tests/run.sh}
 src=$repo/tests/consumer
 fails=0
@@ -35,20 +37,7 @@ finish() {
 	exit 1
 }
 
-stage=$(mktemp -d "${TMPDIR:-/tmp}/mtls-consumers.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
-prefix=/usr/local
-root=$stage/root
-libdir=$root$prefix/lib
-
-margs=(BUILD="$build" PREFIX="$prefix" DESTDIR="$root")
-[[ -n ${MBEDTLS_PREFIX:-} ]] && margs+=(MBEDTLS_PREFIX="$MBEDTLS_PREFIX")
-sanitize=${SANITIZE:-}
-if [[ -z $sanitize && -e $build/libmtls.a ]] &&
-	[[ $(nm "$build/libmtls.a" 2>/dev/null | grep -c ' U __asan_') -gt 0 ]]; then
-	sanitize=1
-fi
-[[ -n $sanitize ]] && margs+=(SANITIZE="$sanitize")
+stage_install consumers || { echo "FAIL: no staging directory"; exit 1; }
 if ! make -s -C "$repo" "${margs[@]}" install >"$stage/install.log" 2>&1; then
 	cat "$stage/install.log"
 	bad "make install ${margs[*]} failed"

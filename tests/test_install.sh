@@ -9,6 +9,8 @@ set -uo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
+# shellcheck source=tests/lib.sh
+. "$repo/tests/lib.sh" # (its ok/bad are replaced below)
 fails=0
 
 ok() { echo "  ok: $*"; }
@@ -25,23 +27,7 @@ finish() {
 	exit 1
 }
 
-stage=$(mktemp -d "${TMPDIR:-/tmp}/mtls-install.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
-prefix=/usr/local
-root=$stage/root
-libdir=$root$prefix/lib
-
-# Same build flavour as the directory under test, or make would rebuild
-# its objects differently.
-margs=(BUILD="$build" PREFIX="$prefix" DESTDIR="$root")
-[[ -n ${MBEDTLS_PREFIX:-} ]] && margs+=(MBEDTLS_PREFIX="$MBEDTLS_PREFIX")
-sanitize=${SANITIZE:-}
-# (grep -c, not -q: an early exit would fail nm with SIGPIPE under pipefail)
-if [[ -z $sanitize && -e $build/libmtls.a ]] &&
-	[[ $(nm "$build/libmtls.a" 2>/dev/null | grep -c ' U __asan_') -gt 0 ]]; then
-	sanitize=1
-fi
-[[ -n $sanitize ]] && margs+=(SANITIZE="$sanitize")
+stage_install install || { echo "FAIL: no staging directory"; exit 1; }
 # mtls.pc is generated once per build directory; a stale one from an
 # install with another PREFIX would be installed as is.
 rm -f "$build/mtls.pc"
