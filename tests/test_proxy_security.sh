@@ -135,9 +135,10 @@ PY
 py() { in_place timeout 30 python3 "$work/sec.py" "$@"; }
 hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
-wait_in() { # wait_in FILE PATTERN: up to 8 s for FILE to contain it
+# (bounds generous for a loaded CI machine: both return as soon as found)
+wait_in() { # wait_in FILE PATTERN: up to 20 s for FILE to contain it
 	local i
-	for ((i = 0; i < 80; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -145,7 +146,7 @@ wait_in() { # wait_in FILE PATTERN: up to 8 s for FILE to contain it
 }
 conn_line() { # conn_line LOG PORT: the connection line of client port PORT
 	local i
-	for ((i = 0; i < 80; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		if grep -q "conn client=127.0.0.1:$2 " "$1"; then
 			grep "conn client=127.0.0.1:$2 " "$1" | head -1
 			return 0
