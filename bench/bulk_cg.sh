@@ -91,8 +91,8 @@ CFG
     sleep 0.5
     kill "$ppid" 2>/dev/null || true
     wait "$ppid" 2>/dev/null || true
-    dump=$(ls "$out/cg.$tag.$ppid".* 2>/dev/null | grep -v "\.$ppid$" | tail -1 || true)
-    [[ -n $dump ]] || dump=$out/cg.$tag.$ppid
+    dump=$out/cg.$tag.$ppid # the dump made after the counted downloads: cg.TAG.PID.1
+    for f in "$out/cg.$tag.$ppid".*; do [[ -e $f ]] && dump=$f; done
     bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$res")
     instr=$(awk '/^totals:/ {print $2}' "$dump")
     echo "== $d ($("$d/mtls-proxy" -V 2>&1 | head -1)), $ver"
