@@ -234,7 +234,7 @@ static int pump(struct conn *c, struct side *from, struct side *to,
 	/* Reads go to the free end of the buffer; it starts over once the
 	 * writer has drained it.  No compaction: moving the unwritten rest to
 	 * the front cost a 12 KiB memmove per 4 KiB TLS record written (the
-	 * tuned build's records), 40 % of the tuned proxy's instructions per
+	 * tuned build's records), 42 % of the tuned proxy's instructions per
 	 * MiB relayed once AES-GCM was fast (bench/levers.md, "7. bulk"). */
 	if (b->off == b->len)
 		b->off = b->len = 0;
