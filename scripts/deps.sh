@@ -20,10 +20,11 @@ done
 # chains made at test time.  testssl.sh: tests/test_testssl.sh scans the
 # example server and mtls-proxy for weak TLS.  mandoc: make lint-man and
 # tests/test_man.sh lint the manual pages (mandoc -Tlint).
+# libssl-dev: tests/test_gcm_tuned.c checks mbedTLS's AES-GCM against OpenSSL's libcrypto.
 # cmake, dpkg-dev, patch, bzip2, xz-utils, debian-archive-keyring: make check-tuned builds mbedTLS
 # from Debian's source package (scripts/mbedtls-tuned.sh).
 pkgs=(libmbedtls-dev libcmocka-dev openssl pkg-config make gcc clang libclang-rt-14-dev valgrind curl
-      python3 python3-cryptography testssl.sh mandoc
+      python3 python3-cryptography testssl.sh mandoc libssl-dev
       cmake dpkg-dev patch bzip2 xz-utils debian-archive-keyring)
 if ((with_nginx)); then
     pkgs+=(nginx-light) # interop tests against a real TLS server
