@@ -146,6 +146,18 @@ cmake --install "$bld" >>"$src_cache/build.log" 2>&1 || die "install failed"
 for l in libmbedtls libmbedx509 libmbedcrypto; do
     [[ -f $dest.tmp/lib/$l.a ]] || die "$l.a was not built"
 done
+# 3rdparty/ (built again by tuned/patches/0005: Everest's X25519, p256-m) installs its own static
+# libraries, which libmbedcrypto.a calls into: fold their objects into libmbedcrypto.a, so that
+# consumers (the Makefile) link the same three libraries whatever the configuration.
+for l in libeverest libp256m; do
+    [[ -f $dest.tmp/lib/$l.a ]] || continue
+    rm -rf "$bld/fold" && mkdir -p "$bld/fold"
+    (cd "$bld/fold" && ar x "$dest.tmp/lib/$l.a" && ar q "$dest.tmp/lib/libmbedcrypto.a" ./*.o) ||
+        die "cannot fold $l.a into libmbedcrypto.a"
+    ranlib "$dest.tmp/lib/libmbedcrypto.a"
+    rm -f "$dest.tmp/lib/$l.a"
+    rm -rf "$dest.tmp/lib/cmake" # its exported targets name the library just folded
+done
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 echo "$stamp" >"$dest/.stamp"

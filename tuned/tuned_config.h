@@ -26,3 +26,12 @@
  * max_fragment_length).  Not MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH: with this
  * line it would shrink the input buffer to 4 KiB after a TLS 1.2 handshake. */
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 4096
+
+/* ---- ECDHE -------------------------------------------------------------- */
+/* X25519 (OpenSSL's, curl's and nginx's first key share) through Project
+ * Everest's verified HACL* Curve25519 (3rdparty/everest, Apache-2.0 only)
+ * instead of the generic Montgomery ladder: mbedTLS routes the mbedtls_ecdh_*
+ * API to it (TLS 1.2 ECDHE, the PSA shared secret), tuned/patches/0005 the
+ * TLS 1.3 key share's public key.  Per X25519 key pair + shared secret:
+ * figures in bench/levers.md ("ECDHE (X25519)").  P-256 is unchanged. */
+#define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
