@@ -16,9 +16,11 @@ NODE = re.compile(r'^( *)n(\d+): (\d+) (.*)$')
 # rule decides.
 RULES = [
     ("proxy relay buffers", ["pxy_buf_take"]),
+    ("mbedTLS record buffers (in + out)", ["BIG:mbedtls_ssl_setup", "BIG:ssl_handshake_init"]),
     ("peer certificate chain (parsed, kept by the session)",
      ["mbedtls_x509_crt_parse_der", "x509_crt_parse_der", "mbedtls_x509_crt_parse",
-      "mbedtls_x509_get_name", "x509_get_"]),
+      "mbedtls_x509_get_name", "x509_get_", "mbedtls_ssl_parse_certificate",
+      "mbedtls_ssl_tls13_process_certificate"]),
     ("PSA key slots / operations", ["psa_"]),
     ("transforms: cipher contexts (AES/GCM)",
      ["mbedtls_cipher_setup", "mbedtls_cipher_setkey", "mbedtls_gcm_", "mbedtls_aes_", "mbedtls_ccm_",
@@ -27,10 +29,14 @@ RULES = [
     ("mtls: identity", ["decide_identity"]),
     ("session (mbedtls_ssl_session)", ["session_negotiate", "ssl_session_copy", "mbedtls_ssl_session"]),
     ("transforms: mbedtls_ssl_transform", ["transform"]),
-    ("mbedTLS record buffers and ssl context", ["ssl_handshake_init", "mbedtls_ssl_setup"]),
-    ("mtls_conn (library struct)", ["mtls_conn_new"]),
+    ("mbedtls_ssl_setup: session, transform, handshake structs",
+     ["ssl_handshake_init", "mbedtls_ssl_setup"]),
+    ("mbedTLS handshake steps (peer chain head, session fields)", ["mbedtls_ssl_handshake_step",
+                                                                  "handshake_server_step"]),
+    ("mtls_conn (library struct, mbedtls_ssl_context inside)", ["mtls_conn_new"]),
     ("mtls: other", ["mtls_", "mtls__"]),
-    ("proxy: struct conn and other", ["pxy_", "main"]),
+    ("proxy: struct conn", ["pxy_listener_event", "pxy_conn_start"]),
+    ("proxy: other", ["pxy_", "main"]),
 ]
 
 
@@ -65,20 +71,24 @@ def parse(path):
     return leaves, heap, extra
 
 
-def classify(frames):
+def classify(frames, per_conn):
+    """per_conn: the leaf's bytes per connection; "BIG:" keys match only from 4,000 bytes."""
     for fr in frames:
         for cat, keys in RULES:
-            if any(k in fr for k in keys):
-                return cat
+            for k in keys:
+                if k.startswith("BIG:"):
+                    if per_conn >= 4000 and k[4:] in fr:
+                        return cat
+                elif k in fr:
+                    return cat
     return "other (" + (frames[0] if frames else "?") + ")"
 
 
 def site(frames):
-    """The innermost frame that is not an allocator."""
-    for fr in frames:
-        if not re.match(r'(malloc|calloc|realloc|mbedtls_calloc|buffer_alloc|\?\?\?|0x)', fr):
-            return fr
-    return frames[0] if frames else "?"
+    """The innermost known frame and its three callers, as text."""
+    known = [fr for fr in frames if not re.match(r'(\?\?\?|0x)', fr)]
+    known = [fr for i, fr in enumerate(known) if i == 0 or fr != known[i - 1]]  # inlined twins
+    return " <- ".join(known[:4]) if known else "?"
 
 
 def main():
@@ -88,9 +98,9 @@ def main():
     cats, sites = collections.Counter(), collections.Counter()
     for sign, leaves in ((-1, before), (1, after)):
         for size, frames in leaves:
-            # frames: innermost (the allocator) first
-            cats[classify(frames[1:])] += sign * size
-            sites[site(frames[1:]) + " <- " + " <- ".join(frames[2:5])] += sign * size
+            # frames: innermost first (massif leaves out malloc/calloc themselves)
+            cats[classify(frames, size / n)] += sign * size
+            sites[site(frames)] += sign * size
     total = sum(cats.values())
     for cat, b in sorted(cats.items(), key=lambda kv: -kv[1]):
         if abs(b) / n >= 1:
