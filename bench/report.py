@@ -43,8 +43,13 @@ CELLS = [("full_tls12", "full TLS 1.2"), ("resumed_tls12", "resumed TLS 1.2"),
          ("keepalive_3k", f"keep-alive, {A.nbig} idle")]
 if A.nbig == "0":
     CELLS = CELLS[:6]
-MEM = [("mem_tls12", f"KiB per idle conn, TLS 1.2 ({A.nidle})"),
-       ("mem_tls13", f"KiB per idle conn, TLS 1.3 ({A.nidle})")]
+# Memory cells: mem_tls12 / mem_tls13 with A.nidle idle connections, mem_tls12_N / mem_tls13_N with N
+# (bench/run BENCH_IDLE, e.g. 10,000), in the order of the counts.
+MEM = [("mem_tls12", f"TLS 1.2 ({A.nidle})"), ("mem_tls13", f"TLS 1.3 ({A.nidle})")]
+_extra = sorted({int(r["cell"].rsplit("_", 1)[1]) for r in recs
+                 if r["cell"].startswith("mem_tls1") and r["cell"].count("_") == 2})
+for _n in _extra:
+    MEM += [(f"mem_tls12_{_n}", f"TLS 1.2 ({_n:,})"), (f"mem_tls13_{_n}", f"TLS 1.3 ({_n:,})")]
 
 # (row, cell) -> list of timed repetitions; instructions; memory; n/a notes; start failures
 cpu, instr, mem, na, failed = {}, {}, {}, {}, {}
@@ -238,18 +243,22 @@ if instr:
 
 w("## Memory per idle connection")
 w("")
-w("| server | " + " | ".join(m[1] for m in MEM) + " | ratio to nginx stream (TLS 1.2) |")
-w("|---|---|---|---|")
+w("KiB of server RSS per idle connection (idle connections held), and its ratio to nginx stream's in the "
+  "same cell (lower is better).")
+w("")
+w("| server | " + " | ".join(f"{m[1]} | ratio" for m in MEM) + " |")
+w("|---" * (1 + 2 * len(MEM)) + "|")
 for row in rows:
     cs = []
     for c, _ in MEM:
+        want = c.rsplit("_", 1)[1] if c.count("_") == 2 else A.nidle
         if (row, c) in mem:
             v, n = mem[(row, c)]
-            cs.append(f"{v:.1f}" + (f" ({n} held)" if str(n) != A.nidle else ""))
+            cs.append(f"{v:.1f}" + (f" ({n} held)" if str(n) != want else ""))
         else:
             cs.append(empty(row, c))
-    a, b = mem.get((row, "mem_tls12")), mem.get((BASE, "mem_tls12"))
-    cs.append(f"{a[0] / b[0]:.2f}" if a and b and b[0] > 0 else "–")
+        a, b = mem.get((row, c)), mem.get((BASE, c))
+        cs.append(f"{a[0] / b[0]:.2f}" if a and b and b[0] > 0 else "–")
     w(f"| {row} | " + " | ".join(cs) + " |")
 w("")
 

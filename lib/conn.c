@@ -44,8 +44,9 @@ struct mtls_conn {
 	int first_had_sni;       /* server: ClientHello #1 named a server */
 	int anchor_stale;        /* a learned anchor ran out before use */
 	int too_deep;            /* the peer's chain is over MTLS_CHAIN_MAX */
-	mbedtls_x509_crt resumed_peer; /* server, TLS 1.3: from the ticket */
-	int has_resumed_peer;
+	mbedtls_x509_crt *resumed_peer; /* server, TLS 1.3: from the ticket
+	                                 * (allocated then: idle connections
+	                                 * carry no empty certificate) */
 	uint32_t resumed_flags;
 	int resumed_policy_failed;
 	int verified_chain;      /* verify_cb ran: a full handshake */
@@ -56,12 +57,14 @@ struct mtls_conn {
 	const mbedtls_x509_crt *anchors_in_use; /* this handshake's anchors */
 	mtls_anchor_seen seen;   /* the chain above the leaf, for anchors.c */
 	int chain_len;           /* certificates in the verified chain */
-	char peer_subject[256];  /* the leaf's subject, for messages */
+	/* Strings below are allocated when set, not arrays of their maximum
+	 * size: every idle connection holds them (bench/levers.md, memory). */
+	char *peer_subject;      /* the leaf's subject, for messages, or NULL */
 	int ip_target;
 	char *target;            /* client: the name checked */
-	char sni[256];           /* server: the name the client sent */
-	char host[256];          /* server: the SNI host that judged, "" for
-	                          * the listener's own (default) host */
+	char *sni;               /* server: the name the client sent, or NULL */
+	char *host;              /* server: the SNI host that judged, NULL or
+	                          * "" for the listener's own (default) host */
 	char *identity;          /* the identity the policy decided, or NULL */
 	const char *spiffe_id;   /* identity, when it is a SPIFFE ID */
 	mtls_peer_info *info;    /* the peer's leaf as text, after the
@@ -83,7 +86,13 @@ struct mtls_conn {
 	int top_named;           /* ... a trusted CA has its issuer's name */
 	int top_sent;            /* ... the peer sent its issuer's name */
 	const mbedtls_x509_crt *top_crt; /* during verification only */
-	char top_subject[256], top_issuer[256];
+	struct conn_top *top;    /* its names, allocated when top_seen (a
+	                          * failing handshake): not held by every
+	                          * idle connection */
+};
+
+struct conn_top {
+	char subject[256], issuer[256];
 };
 
 /* The connection whose handshake runs on this thread, for the session
@@ -125,12 +134,21 @@ static const mbedtls_x509_crt *peer_crt(const mtls_conn *c)
 {
 	const mbedtls_x509_crt *crt = mtls__peer_cert(&c->ssl);
 
-	if (crt == NULL && c->has_resumed_peer)
-		crt = &c->resumed_peer;
+	if (crt == NULL && c->resumed_peer != NULL)
+		crt = c->resumed_peer;
 	return crt;
 }
 
 static uint32_t verify_flags(const mtls_conn *c);
+
+static void drop_resumed_peer(mtls_conn *c)
+{
+	if (c->resumed_peer != NULL) {
+		mbedtls_x509_crt_free(c->resumed_peer);
+		free(c->resumed_peer);
+		c->resumed_peer = NULL;
+	}
+}
 
 int mtls__hs_identity(const unsigned char **der, size_t *len,
                       unsigned char meta[5])
@@ -160,18 +178,20 @@ int mtls__hs_restore_identity(const unsigned char *der, size_t len,
 
 	if (c == NULL)
 		return -1;
-	mbedtls_x509_crt_free(&c->resumed_peer);
-	mbedtls_x509_crt_init(&c->resumed_peer);
-	c->has_resumed_peer = 0;
+	drop_resumed_peer(c);
 	c->resumed_flags = 0;
 	c->resumed_policy_failed = 0;
 	if (der == NULL)
 		return 0;
-	if (mbedtls_x509_crt_parse_der(&c->resumed_peer, der, len) != 0)
+	if ((c->resumed_peer = malloc(sizeof(*c->resumed_peer))) == NULL)
 		return -1;
+	mbedtls_x509_crt_init(c->resumed_peer);
+	if (mbedtls_x509_crt_parse_der(c->resumed_peer, der, len) != 0) {
+		drop_resumed_peer(c);
+		return -1;
+	}
 	/* Kept aside: it becomes the connection's identity only once
 	 * mbedTLS has resumed with this ticket (settle_resumption). */
-	c->has_resumed_peer = 1;
 	c->resumed_flags = (uint32_t)meta[0] << 24 | (uint32_t)meta[1] << 16 |
 	                   (uint32_t)meta[2] << 8 | meta[3];
 	c->resumed_policy_failed = meta[4] != 0;
@@ -287,6 +307,22 @@ static int user_recv(void *p, unsigned char *buf, size_t len)
 
 /* ---- verification ---------------------------------------------------------- */
 
+/* The leaf's subject, kept for the messages of a failed verification
+ * (out of memory: left out of them). */
+static void note_subject(mtls_conn *c, const mbedtls_x509_crt *crt)
+{
+	char dn[256];
+
+	mtls__fmt_dn(&crt->subject, dn, sizeof(dn));
+	free(c->peer_subject);
+	c->peer_subject = strdup(dn);
+}
+
+static const char *subject_of(const mtls_conn *c)
+{
+	return c->peer_subject != NULL ? c->peer_subject : "";
+}
+
 /* The first certificate verify_cb sees is the top of the chain mbedTLS
  * built.  When it is flagged "not trusted", what we know of its issuer
  * tells an unknown CA from a chain sent without its intermediate (the
@@ -298,11 +334,14 @@ static void note_top(mtls_conn *c, const mbedtls_x509_crt *crt,
 
 	if (!(flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) || s->insecure)
 		return;
+	/* out of memory: the failure is then told without the names */
+	if (c->top == NULL && (c->top = malloc(sizeof(*c->top))) == NULL)
+		return;
 	c->top_seen = 1;
 	c->top_self = mtls__crt_self_issued(crt);
 	c->top_named = mtls__crt_find_issuer(c->anchors_in_use, crt) != NULL;
-	mtls__fmt_dn(&crt->subject, c->top_subject, sizeof(c->top_subject));
-	mtls__fmt_dn(&crt->issuer, c->top_issuer, sizeof(c->top_issuer));
+	mtls__fmt_dn(&crt->subject, c->top->subject, sizeof(c->top->subject));
+	mtls__fmt_dn(&crt->issuer, c->top->issuer, sizeof(c->top->issuer));
 	c->top_crt = crt; /* valid until the leaf's call (depth 0) */
 }
 
@@ -327,8 +366,7 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		*flags = 0;
 		if (depth == 0) {
 			c->saw_cert = 1;
-			mtls__fmt_dn(&crt->subject, c->peer_subject,
-			             sizeof(c->peer_subject));
+			note_subject(c, crt);
 		}
 		return 0;
 	}
@@ -361,7 +399,7 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		return 0;
 	}
 	c->saw_cert = 1;
-	mtls__fmt_dn(&crt->subject, c->peer_subject, sizeof(c->peer_subject));
+	note_subject(c, crt);
 	/* the peer's whole Certificate message hangs from its leaf */
 	if (c->top_crt != NULL)
 		c->top_sent = mtls__crt_find_issuer(crt, c->top_crt) != NULL;
@@ -412,7 +450,8 @@ static void judge_by_listener(mtls_conn *c, mbedtls_ssl_context *ssl)
 	mtls__snap_unref(c->host_snap);
 	c->host_snap = NULL;
 	c->host_ctx = NULL;
-	c->host[0] = '\0';
+	free(c->host);
+	c->host = NULL;
 	use_anchors(c, c->snap);
 	mbedtls_ssl_set_hs_authmode(ssl, mtls__authmode(s->verify));
 }
@@ -434,7 +473,8 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	(void)p;
 	c->sni_hello = c->hellos + 1;
 	if (c->sni_seen) {
-		if (len != strlen(c->sni) || memcmp(name, c->sni, len) != 0) {
+		if (c->sni == NULL || len != strlen(c->sni) ||
+		    memcmp(name, c->sni, len) != 0) {
 			c->why = MTLS_REASON_BAD_SNI;
 			mtls__fail(&c->err, MTLS_ERR_HANDSHAKE,
 			           "client changed its server name in its second "
@@ -451,8 +491,11 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 		           "(%zu bytes)", len);
 		return -1;
 	}
-	memcpy(c->sni, name, len);
-	c->sni[len] = '\0';
+	if ((c->sni = strndup((const char *)name, len)) == NULL) {
+		mtls__fail(&c->err, MTLS_ERR_NO_MEMORY,
+		           "out of memory for the server name");
+		return -1;
+	}
 	host = mtls__hosts_find(c->ctx->hosts, c->sni, len, &matched);
 	if (host == NULL) {
 		judge_by_listener(c, ssl);
@@ -472,7 +515,12 @@ int mtls__sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name,
 	c->host_snap = hs;
 	c->host_ctx = host;
 	mtls__expiry_tick(host, hs);
-	snprintf(c->host, sizeof(c->host), "%s", matched);
+	free(c->host);
+	if ((c->host = strdup(matched != NULL ? matched : "")) == NULL) {
+		mtls__fail(&c->err, MTLS_ERR_NO_MEMORY,
+		           "out of memory for the host name");
+		return -1;
+	}
 	s = hs;
 	if (mtls__host_version_check(ssl, s, c->host, &c->err) != 0)
 		return -1;
@@ -596,7 +644,6 @@ static mtls_conn *conn_new(mtls_ctx *ctx, const char *server_name)
 		return NULL;
 	}
 	mbedtls_ssl_init(&c->ssl);
-	mbedtls_x509_crt_init(&c->resumed_peer);
 	c->ctx = mtls__ctx_ref(ctx);
 	c->alert_in = -1;
 	c->alert_out = -1;
@@ -643,7 +690,11 @@ void mtls_conn_free(mtls_conn *c)
 		count_end(c, 0);
 	}
 	mbedtls_ssl_free(&c->ssl);
-	mbedtls_x509_crt_free(&c->resumed_peer);
+	drop_resumed_peer(c);
+	free(c->top);
+	free(c->peer_subject);
+	free(c->sni);
+	free(c->host);
 	mtls__peer_info_free(c->info);
 	free(c->identity);
 	mtls__snap_unref(c->host_snap);
@@ -722,7 +773,7 @@ static int untrusted_failure(mtls_conn *c, const char *info)
 		return mtls__fail(&c->err, MTLS_ERR_PEER_UNTRUSTED,
 		                  "%s certificate (%s) refused: %s; its chain "
 		                  "ends at %s, which is not a trusted CA",
-		                  who, c->peer_subject, info, c->top_subject);
+		                  who, subject_of(c), info, c->top->subject);
 	}
 	if (c->top_named || c->top_sent) {
 		c->why = MTLS_REASON_UNKNOWN_CA;
@@ -730,8 +781,8 @@ static int untrusted_failure(mtls_conn *c, const char *info)
 		                  "%s certificate (%s) refused: %s; %s names "
 		                  "%s as its issuer, but the %s of that name did "
 		                  "not sign it (another CA with the same name)",
-		                  who, c->peer_subject, info, c->top_subject,
-		                  c->top_issuer,
+		                  who, subject_of(c), info, c->top->subject,
+		                  c->top->issuer,
 		                  c->top_named ? "trusted CA" : "certificate sent");
 	}
 	c->why = MTLS_REASON_MISSING_INTERMEDIATE;
@@ -740,8 +791,8 @@ static int untrusted_failure(mtls_conn *c, const char *info)
 	                  "issued by %s without %s itself, and no trusted CA "
 	                  "is named so (a missing intermediate, or a CA we do "
 	                  "not trust)",
-	                  who, c->peer_subject, info, who, c->top_subject,
-	                  c->top_issuer, c->top_issuer);
+	                  who, subject_of(c), info, who, c->top->subject,
+	                  c->top->issuer, c->top->issuer);
 }
 
 static int verify_failure(mtls_conn *c)
@@ -757,29 +808,29 @@ static int verify_failure(mtls_conn *c)
 	if (code == MTLS_ERR_PEER_NAME)
 		return mtls__fail(&c->err, code,
 		                  "upstream certificate (%s) not valid for %s",
-		                  c->peer_subject, c->target ? c->target : "?");
+		                  subject_of(c), c->target ? c->target : "?");
 	if (code == MTLS_ERR_PEER_POLICY)
 		return mtls__fail(&c->err, code,
 		                  "%s certificate (%s) not allowed by policy",
-		                  peer_word(c), c->peer_subject);
+		                  peer_word(c), subject_of(c));
 	if (c->too_deep)
 		return mtls__fail(&c->err, code,
 		                  "%s certificate (%s) refused: chain deeper "
 		                  "than %d certificates above it",
-		                  peer_word(c), c->peer_subject, MTLS_CHAIN_MAX);
+		                  peer_word(c), subject_of(c), MTLS_CHAIN_MAX);
 	if (c->anchor_stale)
 		return mtls__fail(&c->err, code,
 		                  "%s certificate (%s) refused: its intermediate "
 		                  "CA stopped being usable as an anchor during "
 		                  "the handshake (a CRL is due or a CA expired); "
 		                  "the %s may retry",
-		                  peer_word(c), c->peer_subject, peer_word(c));
+		                  peer_word(c), subject_of(c), peer_word(c));
 	mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 	info[strcspn(info, "\n")] = '\0';
 	if (code == MTLS_ERR_PEER_UNTRUSTED && c->top_seen)
 		return untrusted_failure(c, info);
 	return mtls__fail(&c->err, code, "%s certificate (%s) refused: %s",
-	                  peer_word(c), c->peer_subject,
+	                  peer_word(c), subject_of(c),
 	                  info[0] ? info : mtls_strerror(code));
 }
 
@@ -1009,9 +1060,7 @@ static void settle_resumption(mtls_conn *c)
 	}
 	c->resumed = 0;
 	c->resumed_by = NULL;
-	mbedtls_x509_crt_free(&c->resumed_peer);
-	mbedtls_x509_crt_init(&c->resumed_peer);
-	c->has_resumed_peer = 0;
+	drop_resumed_peer(c);
 	c->resumed_flags = 0;
 	c->resumed_policy_failed = 0;
 }
@@ -1329,14 +1378,14 @@ const char *mtls_conn_alpn(const mtls_conn *c)
 
 const char *mtls_conn_sni(const mtls_conn *c)
 {
-	if (c == NULL || c->sni[0] == '\0')
+	if (c == NULL || c->sni == NULL || c->sni[0] == '\0')
 		return NULL;
 	return c->sni;
 }
 
 const char *mtls_conn_host(const mtls_conn *c)
 {
-	if (c == NULL || c->host[0] == '\0')
+	if (c == NULL || c->host == NULL || c->host[0] == '\0')
 		return NULL;
 	return c->host;
 }

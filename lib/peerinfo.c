@@ -46,11 +46,17 @@ static char *dup_ip(const mbedtls_x509_buf *b)
 static char *dup_dn(const mbedtls_x509_name *dn)
 {
 	for (size_t cap = 256; cap <= DN_MAX; cap *= 4) {
-		char *s = malloc(cap);
+		char *s = malloc(cap), *fit;
+		int n;
+
 		if (s == NULL)
 			return NULL;
-		if (mbedtls_x509_dn_gets(s, cap, dn) >= 0)
-			return s;
+		n = mbedtls_x509_dn_gets(s, cap, dn);
+		if (n >= 0) {
+			/* kept for the connection's life: only what it needs */
+			fit = realloc(s, (size_t)n + 1);
+			return fit != NULL ? fit : s;
+		}
 		free(s);
 	}
 	return strdup("");

@@ -180,6 +180,28 @@ if [[ -n $srv_port ]]; then
 				logged_since "$srv_log" "$n" "$why" || show "$srv_log"
 		done
 
+		# TLS 1.3: a post-handshake handshake message (a client's
+		# KeyUpdate, which mbedTLS 3.6 does not support) reaches a server
+		# connection whose handshake state is gone (tuned build: patch
+		# 0008 frees it when the handshake is over): that connection ends,
+		# the server lives on and serves the next client.
+		if [[ $v == 1.3 ]]; then
+			o=$work/sc-keyupdate
+			printf 'k\nhello-interop\n' |
+				timeout "$T" openssl s_client -connect "127.0.0.1:$srv_port" \
+					-servername localhost -CAfile "$(P ca.crt)" \
+					-verify_return_error -tls1_3 -cert "$(P client-ec.crt)" \
+					-key "$(P client-ec.key)" -cert_chain "$(P int.crt)" \
+					>"$o.out" 2>"$o.err"
+			check "TLS 1.3: s_client sent a KeyUpdate after the handshake" \
+				has "$o.err" "KEYUPDATE" || show "$o.err"
+			check "TLS 1.3: the server is still running after it" kill -0 "$srv_pid"
+			s_client_to "$o-next" "$v" "$(P client-ec.crt)" "$(P client-ec.key)" "$(P int.crt)"
+			check "TLS 1.3: ... and greets the next client" \
+				has "$o-next.out" "hello CN=client.test, you said: hello-interop" ||
+				{ show "$o-next.out"; show "$o-next.err"; }
+		fi
+
 		# curl: sends an HTTP request; the echo server answers without
 		# HTTP framing, hence --http0.9.
 		o=$work/curl-$v

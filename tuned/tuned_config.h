@@ -35,3 +35,15 @@
  * TLS 1.3 key share's public key.  Per X25519 key pair + shared secret:
  * figures in bench/levers.md ("ECDHE (X25519)").  P-256 is unchanged. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
+
+/* Not changed, measured (bench/levers.md "3. memory", bench/idle_mem.sh):
+ * MBEDTLS_SSL_KEEP_PEER_CERTIFICATE stays on.  The parsed peer chain it keeps
+ * costs 3,208 bytes per idle server connection (a P-256 leaf and its
+ * intermediate), but libmtls reads it after the handshake: the
+ * mtls_conn_peer_cert_der() chain, mtls_verify_peer()'s mtls_peer, and the
+ * re-judging of a resumed TLS 1.2 session's leaf (whose ticket or cache
+ * entry would otherwise hold only a digest of it).  Turning it off needs
+ * the library to keep the DER itself and to carry the TLS 1.2 identity in
+ * its own ticket, as it does for TLS 1.3: not done.
+ * The TLS 1.3 handshake state that 3.6.6 keeps after the handshake (6.2 KB
+ * per connection) is freed by tuned/patches/0008, not by an option. */

@@ -137,7 +137,7 @@ static int conn_ok(const struct conn *c)
 	int flowed = c->st == S_RELAY && c->to_up > c->pp_len &&
 	             c->to_client > 0;
 
-	return c->reason[0] == '\0' || (flowed && c->benign);
+	return c->reason == NULL || (flowed && c->benign);
 }
 
 /* Logs the connection's one line and closes it (freed after the batch).
@@ -167,10 +167,10 @@ void pxy_conn_end(struct conn *c)
 	        c->to_client, pxy_now() - c->start,
 	        ok ? "status=ok" : "status=error",
 	        c->end ? c->end : "error", c->end_by ? c->end_by : "proxy",
-	        !c->reason[0] ? "" : ok ? " detail=\"" : " error=\"",
-	        c->reason[0] ? pxy_log_value(reason, sizeof(reason), c->reason)
-	                     : "",
-	        c->reason[0] ? "\"" : "");
+	        !c->reason ? "" : ok ? " detail=\"" : " error=\"",
+	        c->reason ? pxy_log_value(reason, sizeof(reason), c->reason)
+	                  : "",
+	        c->reason ? "\"" : "");
 	pxy_side_close(&c->cl);
 	pxy_side_close(&c->up);
 	pxy_buf_release(&c->c2u);
@@ -181,14 +181,21 @@ void pxy_conn_end(struct conn *c)
 static void conn_fail(struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The reason kept when there is no memory for the real one. */
+static const char oom_reason[] = "out of memory (for the reason of a failure)";
+
 static void conn_fail(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->reason[0] == '\0') { /* the first reason is the real one */
+	if (c->reason == NULL) { /* the first reason is the real one */
+		char buf[512];
+
 		va_start(ap, fmt);
-		vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
 		va_end(ap);
+		if ((c->reason = strdup(buf)) == NULL)
+			c->reason = (char *)oom_reason;
 	}
 	pxy_conn_end(c);
 }
@@ -247,7 +254,8 @@ void pxy_side_fail(struct conn *c, struct side *s, ssize_t rc,
 /* Queues the PROXY v2 header as the first bytes to the upstream. */
 static int queue_proxy_header(struct conn *c)
 {
-	struct pxy_pp2_tls t = {.has_cert = c->subject[0] != '\0',
+	struct pxy_pp2_tls t = {.has_cert = c->subject != NULL &&
+	                                    c->subject[0] != '\0',
 	                        .verified = c->verified,
 	                        .version = mtls_conn_version(c->cl.tls),
 	                        .cn = c->pp_cn, .uri = c->pp_uri};
@@ -257,8 +265,7 @@ static int queue_proxy_header(struct conn *c)
 		return -1;
 	}
 	c->pp_len = pxy_pp2_header(c->c2u.d, BUF_SIZE,
-	                           (struct sockaddr *)&c->client_sa,
-	                           (struct sockaddr *)&c->local_sa, &t);
+	                           &c->client_sa.sa, &c->local_sa.sa, &t);
 	if (c->pp_len == 0)
 		return -1;
 	c->c2u.off = 0;
@@ -440,11 +447,18 @@ static void note_peer(struct conn *c, const struct pxy_server *srv)
 	c->id = id; /* whole, however long */
 	if (!peer.has_cert)
 		return;
-	snprintf(c->subject, sizeof(c->subject), "%s", peer.subject);
-	if (rc != 0) /* client_auth optional: say what it is worth */
-		snprintf(c->subject + strlen(c->subject),
-		         sizeof(c->subject) - strlen(c->subject),
-		         " (unverified: %s)", mtls_strerror(rc));
+	{
+		char subject[256];
+		size_t len;
+
+		snprintf(subject, sizeof(subject), "%s", peer.subject);
+		len = strlen(subject);
+		if (rc != 0) /* client_auth optional: say what it is worth */
+			snprintf(subject + len, sizeof(subject) - len,
+			         " (unverified: %s)", mtls_strerror(rc));
+		/* out of memory: "-" in the log line, no PROXY v2 TLS facts */
+		c->subject = strdup(subject);
+	}
 	n_uri = mtls_conn_peer_san_count(c->cl.tls, MTLS_SAN_URI);
 	for (i = 0; id != NULL && i < n_uri; i++) {
 		const char *u = mtls_conn_peer_san(c->cl.tls, MTLS_SAN_URI, i);
@@ -555,9 +569,12 @@ void pxy_conn_start(struct pxy_listen *l, int fd,
 	pxy_current->refs++;
 	c->l = l;
 	c->u = l->srv.upstream;
-	memcpy(&c->client_sa, sa, sizeof(*sa));
+	if (sa->ss_family == AF_INET)
+		memcpy(&c->client_sa.in, sa, sizeof(c->client_sa.in));
+	else if (sa->ss_family == AF_INET6)
+		memcpy(&c->client_sa.in6, sa, sizeof(c->client_sa.in6));
 	len = sizeof(c->local_sa);
-	if (getsockname(fd, (struct sockaddr *)&c->local_sa, &len))
+	if (getsockname(fd, &c->local_sa.sa, &len) || len > sizeof(c->local_sa))
 		memset(&c->local_sa, 0, sizeof(c->local_sa));
 	c->cl = (struct side){.kind = K_SIDE, .c = c, .who = "client",
 	                      .fd = fd};
@@ -642,6 +659,9 @@ void pxy_conn_bury(void)
 		struct conn *c = graves;
 		graves = c->next;
 		pxy_config_unref(c->cfg);
+		free(c->subject);
+		if (c->reason != oom_reason)
+			free(c->reason);
 		free(c);
 	}
 }

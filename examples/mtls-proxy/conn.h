@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "timer.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define BUF_SIZE ((size_t)16 * 1024)
@@ -45,6 +46,14 @@ struct buf {
 	unsigned char *d; /* BUF_SIZE bytes while any are in flight, else NULL */
 };
 
+/* A TCP peer's address, IPv4 or IPv6 (what the listeners accept): 28
+ * bytes where a sockaddr_storage takes 128, in every connection. */
+union pxy_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct conn {
 	struct conn *prev, *next;
 	struct conn *rq_prev, *rq_next; /* run queue: more to relay */
@@ -59,8 +68,9 @@ struct conn {
 	const struct pxy_addr *target;
 	size_t first, tries;    /* round-robin start, targets tried */
 	char client_addr[64];
-	struct sockaddr_storage client_sa, local_sa; /* for PROXY v2 */
-	char subject[256];      /* the client certificate's, as presented */
+	union pxy_sockaddr client_sa, local_sa; /* for PROXY v2 */
+	char *subject;          /* the client certificate's, as presented
+	                         * (allocated), or NULL: none */
 	const char *id;         /* the identity the policy matched (owned by
 	                         * cl.tls, freed after the log line), or NULL */
 	const char *pp_uri;     /* forwarded in PROXY v2: id, or NULL */
@@ -70,7 +80,9 @@ struct conn {
 	unsigned long long to_up, to_client; /* bytes delivered */
 	double start, deadline, last_io;
 	int dead;
-	char reason[512];
+	char *reason;           /* the first failure (allocated, or
+	                         * oom_reason), or NULL: none.  Pointers, not
+	                         * arrays: an idle connection holds neither */
 	const char *end, *end_by; /* how the relay ended, first event (end=) */
 	int benign;             /* the failure is a peer hanging up or idling */
 	int hs_counted;         /* its client handshake is in the metrics */
