@@ -346,8 +346,10 @@ int mtls__anchors_count(mtls_anchors *a);
 /* ---- sigcache.c: verified certificate signatures (tuned build) --------- */
 
 /* The tuned mbedTLS's signature hook (tuned/patches/0004) is there: only
- * then does a snapshot remember verified signatures. */
-#if defined(MTLS_MBEDTLS_TUNED) && defined(MBEDTLS_X509_CRT_SIG_HOOK)
+ * then does a snapshot remember verified signatures.  CFLAGS=
+ * -DMTLS_NO_SIGCACHE leaves it out (bench/levers.md: the "before" figure). */
+#if defined(MTLS_MBEDTLS_TUNED) && defined(MBEDTLS_X509_CRT_SIG_HOOK) && \
+    !defined(MTLS_NO_SIGCACHE)
 #define MTLS_HAVE_SIGCACHE 1
 #else
 #define MTLS_HAVE_SIGCACHE 0
