@@ -50,16 +50,16 @@ struct mtls_conn {
 	uint32_t chain_flags;    /* what verify_cb saw, for failed handshakes */
 	const mbedtls_x509_crt *anchors_in_use; /* this handshake's anchors */
 	mtls_anchor_seen seen;   /* the chain above the leaf, for anchors.c */
-	int chain_len;           /* certificates in the verified chain */
 #if MTLS_HAVE_SIGCACHE
 	/* signatures mbedTLS checked in this handshake (sigcache.c): kept
 	 * until the handshake ends fully trusted, then remembered */
 	mtls_sigkey sig_last;    /* the pair of the last lookup */
-	const mbedtls_x509_crt *sig_child, *sig_parent; /* ... its certs */
-	int sig_last_ok;         /* ... and its key could be made */
 	mtls_sigkey sig_new[MTLS_CHAIN_MAX + 1];
+	const mbedtls_x509_crt *sig_child, *sig_parent; /* sig_last's certs */
+	int sig_last_ok;         /* sig_last could be made */
 	int n_sig_new;
 #endif
+	int chain_len;           /* certificates in the verified chain */
 	char peer_subject[256];  /* the leaf's subject, for messages */
 	int ip_target;
 	char *target;            /* client: the name checked */
