@@ -7,7 +7,7 @@
  * and serial, the same certificate body signed by another key under the
  * issuer's name, a leaf revoked by a reloaded CRL, a wrong CertificateVerify
  * with a remembered leaf; entries end at their bounds; only fully trusted
- * handshakes add entries.  Other builds have no cache: the same handshakes
+ * handshakes add entries; the cache is the judging SNI host's.  Other builds have no cache: the same handshakes
  * give the same verdicts, every signature is checked.
  *
  * Forged certificates: tests/forge_cert.py (python3-cryptography).
@@ -328,6 +328,43 @@ static void test_failed_handshakes_add_nothing(void **state)
 	mtls_ctx_free(other);
 }
 
+/* The cache reached is the one of the snapshot that judges the handshake:
+ * the SNI host's when one matched, else the listener's. */
+static void test_cache_of_the_judging_host(void **state)
+{
+	int ver = test_version(state);
+	char *dir = make_tmpdir(), *chain = make_chain(dir, "admin-server.crt");
+	mtls_ctx *listener = default_server(ver), *c = good_client(ver);
+	mtls_ctx *host = mtls_ctx_new(MTLS_ROLE_SERVER);
+	pair p;
+
+	check_ok(host, mtls_load_server_pair(host, chain,
+	                                     pki("admin-server.key")));
+	check_ok(host, mtls_set_trusted_ca(host, pki(CA)));
+	check_ok(host, mtls_ctx_set_tls_versions(host, ver, ver));
+	check_ok(listener, mtls_ctx_add_host(listener, "admin.example.com",
+	                                     host));
+	for (int i = 0; i < 2; i++) {
+		run_pair(&p, listener, c, "admin.example.com");
+		assert_pair_ok(&p);
+		assert_string_equal(p.srv.host, "admin.example.com");
+	}
+	assert_int_equal(stats(host).entries, MTLS_HAVE_SIGCACHE ? 2 : 0);
+	assert_int_equal(stats(host).hits, MTLS_HAVE_SIGCACHE ? 1 : 0);
+	assert_int_equal(stats(listener).entries, 0);
+	run_pair(&p, listener, c, "localhost"); /* no host: the listener */
+	assert_pair_ok(&p);
+	assert_string_equal(p.srv.host, "");
+	assert_int_equal(stats(listener).entries, MTLS_HAVE_SIGCACHE ? 2 : 0);
+	assert_int_equal(stats(listener).hits, 0);
+	assert_int_equal(stats(host).hits, MTLS_HAVE_SIGCACHE ? 1 : 0);
+	mtls_ctx_free(host);
+	mtls_ctx_free(listener);
+	mtls_ctx_free(c);
+	free(chain);
+	rm_tree(dir);
+}
+
 /* Entries end at the earliest of the leaf's and the issuer's not_after and
  * the snapshot's first CRL next_update; an entry past its end is not used. */
 static void test_entry_bounds(void **state)
@@ -412,6 +449,7 @@ int main(void)
 	    VTEST(test_revoked_after_crl_reload),
 	    VTEST(test_wrong_certificate_verify_with_cached_leaf),
 	    VTEST(test_failed_handshakes_add_nothing),
+	    VTEST(test_cache_of_the_judging_host),
 	    VTEST(test_entry_bounds),
 	};
 
