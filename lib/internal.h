@@ -376,7 +376,7 @@ typedef struct mtls_sigcache {
 	atomic_ullong checks; /* signatures mbedTLS really checked */
 } mtls_sigcache;
 
-/* Installs the hook (once per process) and empties sc. */
+/* An empty cache (the hook itself is installed by mtls__global_init). */
 void mtls__sigcache_init(mtls_sigcache *sc);
 void mtls__sigcache_free(mtls_sigcache *sc);
 /* The key of child's signature by parent, bounded by both not_after dates

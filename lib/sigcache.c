@@ -34,20 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
-
-static void install_hook(void)
-{
-	mbedtls_x509_crt_set_sig_hook(mtls__sig_hook);
-}
-
 void mtls__sigcache_init(mtls_sigcache *sc)
 {
 	memset(sc, 0, sizeof(*sc));
 	pthread_mutex_init(&sc->lock, NULL);
 	atomic_init(&sc->hits, 0);
 	atomic_init(&sc->checks, 0);
-	pthread_once(&hook_once, install_hook);
 }
 
 void mtls__sigcache_free(mtls_sigcache *sc)
