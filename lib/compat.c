@@ -32,6 +32,10 @@ static void global_init(void)
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, pers,
 	                          sizeof(pers) - 1) != 0)
 		return;
+#if MTLS_HAVE_SIGCACHE
+	/* Before the first context exists, so before any verification. */
+	mbedtls_x509_crt_set_sig_hook(mtls__sig_hook);
+#endif
 	init_ret = 0;
 }
 

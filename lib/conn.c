@@ -56,6 +56,15 @@ struct mtls_conn {
 	uint32_t chain_flags;    /* what verify_cb saw, for failed handshakes */
 	const mbedtls_x509_crt *anchors_in_use; /* this handshake's anchors */
 	mtls_anchor_seen seen;   /* the chain above the leaf, for anchors.c */
+#if MTLS_HAVE_SIGCACHE
+	/* signatures mbedTLS checked in this handshake (sigcache.c): kept
+	 * until the handshake ends fully trusted, then remembered */
+	mtls_sigkey sig_last;    /* the pair of the last lookup */
+	mtls_sigkey sig_new[MTLS_CHAIN_MAX + 1];
+	const mbedtls_x509_crt *sig_child, *sig_parent; /* sig_last's certs */
+	int sig_last_ok;         /* sig_last could be made */
+	int n_sig_new;
+#endif
 	int chain_len;           /* certificates in the verified chain */
 	/* Strings below are allocated when set, not arrays of their maximum
 	 * size: every idle connection holds them (bench/levers.md, memory). */
@@ -415,6 +424,56 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 	c->chain_flags |= *flags;
 	return 0;
 }
+
+#if MTLS_HAVE_SIGCACHE
+/* mbedTLS asks before each certificate-signature check whether the pair
+ * was verified before, and says when it checked one.  Answers come from
+ * the snapshot that judges the handshake on this thread; outside one (no
+ * hs_conn), and for insecure or CA-less snapshots, the answer is always
+ * "unknown" and nothing is remembered. */
+int mtls__sig_hook(int event, const mbedtls_x509_crt *child,
+                   const mbedtls_x509_crt *parent)
+{
+	mtls_conn *c = hs_conn;
+	mtls_snap *s;
+
+	if (c == NULL)
+		return 0;
+	s = (mtls_snap *)judge(c); /* only its locked cache changes */
+	if (s->insecure || s->trust == NULL)
+		return 0;
+	if (event != MBEDTLS_X509_SIG_HOOK_LOOKUP) {
+		mtls__sigcache_checked(&s->sigcache);
+		if (event == MBEDTLS_X509_SIG_HOOK_VERIFIED && c->sig_last_ok &&
+		    c->sig_child == child && c->sig_parent == parent &&
+		    c->n_sig_new < (int)(sizeof(c->sig_new) /
+		                         sizeof(c->sig_new[0])))
+			c->sig_new[c->n_sig_new++] = c->sig_last;
+		return 0;
+	}
+	c->sig_child = child;
+	c->sig_parent = parent;
+	c->sig_last_ok = mtls__sigkey_make(child, parent, s->anchors.crl_until,
+	                                   &c->sig_last) == 0;
+	return c->sig_last_ok &&
+	       mtls__sigcache_has(&s->sigcache, &c->sig_last, time(NULL));
+}
+
+/* After a full handshake that ended trusted: no flag on the chain, the
+ * policy matched, the CertificateVerify checked (the handshake is over). */
+static void remember_signatures(mtls_conn *c)
+{
+	mtls_snap *s = (mtls_snap *)judge(c);
+	time_t now = time(NULL);
+
+	if (c->resumed || !c->verified_chain || verify_flags(c) != 0 ||
+	    c->policy_failed || c->name_failed || s->insecure)
+		return;
+	for (int i = 0; i < c->n_sig_new; i++)
+		mtls__sigcache_add(&s->sigcache, &c->sig_new[i], now);
+	c->n_sig_new = 0;
+}
+#endif
 
 /* The anchors this handshake verifies against: the snapshot's learned
  * intermediates in front of its trust anchors, when it has any. */
@@ -1185,6 +1244,9 @@ int mtls_handshake(mtls_conn *c)
 		count_end(c, 0);
 		return ret;
 	}
+#if MTLS_HAVE_SIGCACHE
+	remember_signatures(c);
+#endif
 	count_end(c, 1);
 	if (c->ctx->role == MTLS_ROLE_CLIENT &&
 	    mtls__ssl_version(&c->ssl) < MTLS_TLS1_3)

@@ -343,6 +343,62 @@ void mtls__anchors_learn(mtls_anchors *a, mbedtls_x509_crt *roots,
 /* Learned so far (tests). */
 int mtls__anchors_count(mtls_anchors *a);
 
+/* ---- sigcache.c: verified certificate signatures (tuned build) --------- */
+
+/* The tuned mbedTLS's signature hook (tuned/patches/0004) is there: only
+ * then does a snapshot remember verified signatures.  CFLAGS=
+ * -DMTLS_NO_SIGCACHE leaves it out (bench/levers.md: the "before" figure). */
+#if defined(MTLS_MBEDTLS_TUNED) && defined(MBEDTLS_X509_CRT_SIG_HOOK) && \
+    !defined(MTLS_NO_SIGCACHE)
+#define MTLS_HAVE_SIGCACHE 1
+#else
+#define MTLS_HAVE_SIGCACHE 0
+#endif
+
+#if MTLS_HAVE_SIGCACHE
+/* Entries per snapshot: far more than the returning clients of a busy
+ * listener between two reloads; 72 KiB when full. */
+#define MTLS_SIGCACHE_MAX 1024
+
+/* A certificate's signature by a key: SHA-256 of the certificate's DER
+ * and of the issuer's SubjectPublicKeyInfo, and when it stops counting. */
+typedef struct mtls_sigkey {
+	unsigned char child[32];
+	unsigned char parent[32];
+	time_t until;
+} mtls_sigkey;
+
+typedef struct mtls_sigcache {
+	pthread_mutex_t lock;
+	mtls_sigkey *e;      /* MTLS_SIGCACHE_MAX, from the first addition */
+	size_t n, next;      /* entries used; the slot replaced next */
+	atomic_ullong hits;  /* checks answered from here (tests, bench) */
+	atomic_ullong checks; /* signatures mbedTLS really checked */
+} mtls_sigcache;
+
+/* An empty cache (the hook itself is installed by mtls__global_init). */
+void mtls__sigcache_init(mtls_sigcache *sc);
+void mtls__sigcache_free(mtls_sigcache *sc);
+/* The key of child's signature by parent, bounded by both not_after dates
+ * and crl_until; -1 when it cannot be made (then nothing is cached). */
+int mtls__sigkey_make(const mbedtls_x509_crt *child,
+                      const mbedtls_x509_crt *parent, time_t crl_until,
+                      mtls_sigkey *k);
+/* 1 when k was verified before and its entry lasts past now. */
+int mtls__sigcache_has(mtls_sigcache *sc, const mtls_sigkey *k, time_t now);
+/* Remembers k (a verified signature of a fully trusted handshake). */
+void mtls__sigcache_add(mtls_sigcache *sc, const mtls_sigkey *k, time_t now);
+/* Counts one signature check mbedTLS really made. */
+void mtls__sigcache_checked(mtls_sigcache *sc);
+/* Entries still valid at `when`; hits and real checks so far (tests). */
+int mtls__sigcache_count(mtls_sigcache *sc, time_t when);
+void mtls__sigcache_stats(mtls_sigcache *sc, unsigned long long *hits,
+                          unsigned long long *checks);
+/* conn.c: the hook mbedTLS calls (mbedtls_x509_crt_sig_hook_t). */
+int mtls__sig_hook(int event, const mbedtls_x509_crt *child,
+                   const mbedtls_x509_crt *parent);
+#endif
+
 /* ---- ticketkeys.c: session-ticket keys from a shared file -------------- */
 
 #define MTLS_TKEY_FILE_LEN 80   /* bytes per key in the file (as nginx) */
@@ -421,6 +477,9 @@ typedef struct mtls_snap {
 	 * new snapshot with fresh ticket keys and an empty cache. */
 	int resumption;
 	mtls_anchors anchors; /* learned intermediates: see anchors.c */
+#if MTLS_HAVE_SIGCACHE
+	mtls_sigcache sigcache; /* verified signatures: see sigcache.c */
+#endif
 #if defined(MBEDTLS_SSL_TICKET_C)
 	int ticket_ready;
 	mbedtls_ssl_ticket_context ticket;

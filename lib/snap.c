@@ -67,6 +67,9 @@ void mtls__snap_unref(mtls_snap *s)
 	mtls__cred_unref(s->cred);
 	mtls__trust_unref(s->trust);
 	mtls__anchors_free(&s->anchors);
+#if MTLS_HAVE_SIGCACHE
+	mtls__sigcache_free(&s->sigcache);
+#endif
 	mtls__crl_unref(s->crl);
 	free(s->server_name);
 	free_alpn(s->alpn);
@@ -472,6 +475,9 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	s->trust = mtls__trust_ref(ctx->trust);
 	s->crl = mtls__crl_ref(ctx->crl);
 	mtls__anchors_init(&s->anchors, s->crl);
+#if MTLS_HAVE_SIGCACHE
+	mtls__sigcache_init(&s->sigcache);
+#endif
 	s->verify = ctx->verify;
 	s->insecure = ctx->insecure;
 	s->warn_days = ctx->warn_days;
