@@ -3,8 +3,8 @@
 
   idle_scale.py --loadgen LG --backend BE --pki DIR [--proxy DIR ...] [--nginx]
                 [--idle 0 1000 3000 10000] [--reps 5] [--ka-ops 3000]
-                [--res-ops 500] [--callgrind] [--cg-ka-ops 300]
-                [--cg-res-ops 50] [--out FILE]
+                [--res-ops 500] [--callgrind [--cache-sim]] [--cg-ka-ops 300]
+                [--cg-res-ops 50] [--no-cpu]
 
 For every server (each --proxy DIR holding an mtls-proxy build, and nginx
 stream with --nginx) and every N of --idle, one instance is started, pinned
@@ -22,7 +22,9 @@ after its warm-up and after the last operation: user and kernel time).
 --tool=callgrind --instr-atstart=no; for each N (ascending, connections
 added): instrumentation on and counters zeroed after the warm-up (loadgen's
 --hook), CG-KA-OPS requests / CG-RES-OPS resumptions, dump, instrumentation
-off; user-space instructions per operation (independent of the load).
+off; user-space instructions per operation (independent of the load) and,
+with --cache-sim, simulated D1 and last-level data-cache misses per
+operation (what the event path touches; the kernel is not simulated).
 
 This machine's PMU is not available to perf (a VM), so no cycle or cache
 miss counts: CPU nanoseconds and instructions are what is measured.  N is
@@ -45,7 +47,7 @@ class Runner:
         self.a = a
         self.procs = []
         self.tmp = tempfile.mkdtemp(prefix="idle_scale.")
-        self.port = 26000 + os.getpid() % 2000 * 8
+        self.port = 20000 + os.getpid() % 1500 * 8  # below the ephemeral range
 
     def spawn(self, argv, out=None, cpu=None):
         if cpu is not None:
@@ -138,13 +140,13 @@ stream {{
 class Instance:
     """One server with N idle connections held."""
 
-    def __init__(self, r, name, n, prefix=()):
+    def __init__(self, r, name, n, prefix=(), most=None):
         self.r, self.name, self.n = r, name, n
         a = r.a
         self.bport, self.port = r.next_port(), r.next_port()
         tag = f"{name.replace('/', '_')}-{n}-{self.port}"
         self.backend = r.spawn([a.backend, str(self.bport), "7200"], cpu=1)
-        maxc = 2 * n + 200
+        maxc = 2 * (n if most is None else most) + 200
         conf = os.path.join(r.tmp, tag + ".conf")
         if name == "nginx":
             with open(conf, "w") as f:
@@ -204,8 +206,11 @@ def callgrind(r, build, levels):
     a = r.a
     cgdir = os.path.join(r.tmp, "cg")
     os.makedirs(cgdir, exist_ok=True)
-    inst = Instance(r, build, 0, prefix=["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                         f"--callgrind-out-file={cgdir}/cg.%p"])
+    vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+          f"--callgrind-out-file={cgdir}/cg.%p"]
+    if a.cache_sim:
+        vg.append("--cache-sim=yes")
+    inst = Instance(r, build, 0, prefix=vg, most=max(levels))
     pid = inst.server.pid
     rows = []
 
@@ -218,22 +223,31 @@ def callgrind(r, build, levels):
         subprocess.run(["callgrind_control", "-i", "off", str(pid)], capture_output=True,
                        timeout=300)
         new = sorted(set(os.listdir(cgdir)) - before)
-        total = 0
+        ev, tot = [], []
         for fn in new:
             with open(os.path.join(cgdir, fn)) as f:
                 for line in f:
-                    if line.startswith("totals:"):
-                        total += int(line.split()[1])
+                    if line.startswith("events:"):
+                        ev = line.split()[1:]
+                    elif line.startswith("totals:"):
+                        tot = [int(x) for x in line.split()[1:]]
         ok = int(kv.get("ok", "0"))
-        return total / ok if ok and len(new) == 1 else float("nan")
+        if not ok or len(new) != 1 or not tot:
+            return {}
+        t = dict(zip(ev, tot))
+        per = {"Ir": t.get("Ir", 0) / ok}
+        if "D1mr" in t:  # --cache-sim: simulated first-level and last-level data misses
+            per["D1m"] = (t["D1mr"] + t["D1mw"]) / ok
+            per["DLm"] = (t["DLmr"] + t["DLmw"]) / ok
+        return per
 
     for n in levels:
         inst.hold(n)
-        ka = counted("keepalive", a.cg_ka_ops, 5)
-        res = counted("resume", a.cg_res_ops, 2)
-        line = f"instr build={build} idle={inst.held} keepalive={ka:.0f} resumed={res:.0f}"
-        print(line, flush=True)
-        rows.append((inst.held, ka, res))
+        for mode, ops, warm in (("keepalive", a.cg_ka_ops, 5), ("resume", a.cg_res_ops, 2)):
+            per = counted(mode, ops, warm)
+            print(f"instr build={build} idle={inst.held} mode={mode} "
+                  + " ".join(f"{k}_per_op={v:.0f}" for k, v in per.items()), flush=True)
+            rows.append((inst.held, mode, per))
     for p in inst.holders:
         r.stop(p)
     r.stop(inst.server, 120)
@@ -254,6 +268,8 @@ def main():
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--cg-ka-ops", type=int, default=300)
     ap.add_argument("--cg-res-ops", type=int, default=50)
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --callgrind: also simulated data-cache misses per operation")
     ap.add_argument("--no-cpu", action="store_true", help="callgrind only")
     a = ap.parse_args()
 
