@@ -25,16 +25,19 @@
  *   --server PID  a process whose CPU (utime+stime from /proc, PID and all
  *                 its descendants) is sampled when every process has
  *                 finished its warm-up and again when all are done:
- *                 srv_cpu_s.  Repeatable.
+ *                 srv_cpu_s (10 ms ticks) and srv_ns (nanoseconds on a
+ *                 CPU, from schedstat; 0 if the kernel keeps none).
+ *                 Repeatable.
  *   --side PID    the same for a helper on the client's side (the plain
  *                 backend of a stream server): side_cpu_s.
  *   --hook CMD    run CMD (sh -c) between the warm-up and the counted
- *                 operations (e.g. "callgrind_control -z PID").
+ *                 operations, before the server's CPU is sampled (e.g.
+ *                 "callgrind_control -z PID").
  * Every loop is bounded by the duration and by the count.
  * Output, one line: mode=.. ok=.. err=.. resumed=.. secs=.. rate=..
  * mbps=.. bytes=.. p50_ms=.. p99_ms=.. cpu_s=.. srv_cpu_s=.. side_cpu_s=..
- * wall_s=.. (latency of an operation: a full connection in full/resume, a
- * request in keepalive, a body in bulk; cpu_s is the load generator's own
+ * wall_s=.. srv_ns=.. (latency of an operation: a full connection in
+ * full/resume, a request in keepalive, a body in bulk; cpu_s is the load generator's own
  * CPU during the counted operations; wall_s the counted phase's length).
  */
 #include <arpa/inet.h>
@@ -295,6 +298,55 @@ static unsigned long long watch_ticks(const pid_t *pids, int n)
 	return t;
 }
 
+/* Nanoseconds on a CPU of pid's threads and its descendants' (the first
+ * field of /proc/PID/task/TID/schedstat: exact, where utime+stime count
+ * 10 ms ticks); 0 when the kernel keeps no schedstat. */
+static unsigned long long tree_ns(pid_t pid, int depth)
+{
+	char path[64], cpath[320];
+	unsigned long long t = 0, v;
+	DIR *d;
+	struct dirent *e;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		long c;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/schedstat",
+		         (int)pid, e->d_name);
+		if ((f = fopen(cpath, "r")) != NULL) {
+			if (fscanf(f, "%llu", &v) == 1)
+				t += v;
+			fclose(f);
+		}
+		if (depth >= 4)
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children",
+		         (int)pid, e->d_name);
+		if ((f = fopen(cpath, "r")) == NULL)
+			continue;
+		while (fscanf(f, "%ld", &c) == 1)
+			t += tree_ns((pid_t)c, depth + 1);
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+	return t;
+}
+
+static unsigned long long watch_ns(const pid_t *pids, int n)
+{
+	unsigned long long t = 0;
+
+	for (int i = 0; i < n; i++)
+		t += tree_ns(pids[i], 0);
+	return t;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
 	float x = *(const float *)a, y = *(const float *)b;
@@ -481,7 +533,7 @@ int main(int argc, char **argv)
 	float *all;
 	size_t nall = 0;
 	double wall = 0, t_go, t_end, hz = (double)sysconf(_SC_CLK_TCK);
-	unsigned long long srv0, srv1, side0, side1;
+	unsigned long long srv0, srv1, side0, side1, ns0, ns1;
 	SSL_CTX *c;
 
 	parse(argc, argv);
@@ -533,10 +585,11 @@ int main(int argc, char **argv)
 			nready += (int)n;
 	}
 	close(ready[0]);
-	srv0 = watch_ticks(opt.server, opt.nserver);
-	side0 = watch_ticks(opt.side, opt.nside);
 	if (opt.hook != NULL && system(opt.hook) != 0)
 		fprintf(stderr, "loadgen: hook failed: %s\n", opt.hook);
+	srv0 = watch_ticks(opt.server, opt.nserver);
+	side0 = watch_ticks(opt.side, opt.nside);
+	ns0 = watch_ns(opt.server, opt.nserver);
 	t_go = now();
 	close(go[1]);
 
@@ -563,13 +616,15 @@ int main(int argc, char **argv)
 		waitpid(pids[i], NULL, 0);
 	}
 	t_end = now();
+	ns1 = watch_ns(opt.server, opt.nserver);
 	srv1 = watch_ticks(opt.server, opt.nserver);
 	side1 = watch_ticks(opt.side, opt.nside);
 	if (all != NULL && nall > 0)
 		qsort(all, nall, sizeof(float), cmp_float);
 	printf("mode=%s conc=%d ok=%llu err=%llu resumed=%llu secs=%.3f "
 	       "rate=%.1f mbps=%.1f bytes=%llu p50_ms=%.3f p99_ms=%.3f "
-	       "cpu_s=%.3f srv_cpu_s=%.3f side_cpu_s=%.3f wall_s=%.3f\n",
+	       "cpu_s=%.3f srv_cpu_s=%.3f side_cpu_s=%.3f wall_s=%.3f "
+	       "srv_ns=%llu\n",
 	       names[opt.mode], opt.conc, (unsigned long long)tot.ok,
 	       (unsigned long long)tot.err, (unsigned long long)tot.resumed, wall,
 	       wall > 0 ? (double)tot.ok / wall : 0.0,
@@ -577,7 +632,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)tot.bytes, nall ? all[nall / 2] : 0.0,
 	       nall ? all[nall * 99 / 100] : 0.0, tot.cpu,
 	       (double)(srv1 - srv0) / hz, (double)(side1 - side0) / hz,
-	       t_end - t_go);
+	       t_end - t_go, ns1 - ns0);
 	free(all);
 	SSL_CTX_free(c);
 	return tot.ok > 0 && tot.err == 0 ? 0 : 1;
