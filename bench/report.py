@@ -10,6 +10,7 @@ ap = argparse.ArgumentParser()
 for a in ("results", "scale", "out", "chart", "machine", "versions", "command", "duration", "reps",
           "nidle", "nbig", "smoke", "quick", "commit", "load"):
     ap.add_argument("--" + a, required=True)
+ap.add_argument("--group", default="P-256")  # the key-exchange group offered
 ap.add_argument("--date", default="")  # of the run, when re-rendering its results.tsv later
 A = ap.parse_args()
 BASE = "nginx-stream"
@@ -143,7 +144,8 @@ w("- Every server pinned to core 0 with one worker (nginx `worker_processes 1`, 
   "(bench/loadgen.c, OpenSSL) and the plain keep-alive backend of the stream servers (bench/backend.c) on "
   "core 1. Loopback only. Client certificates REQUIRED everywhere; the same test PKI (tests/pki.sh: ECDSA "
   "P-256 leaves, client chain leaf + intermediate, servers trust the root); one suite "
-  "(ECDHE-ECDSA-AES128-GCM-SHA256 / TLS_AES_128_GCM_SHA256), group P-256.")
+  "(ECDHE-ECDSA-AES128-GCM-SHA256 / TLS_AES_128_GCM_SHA256), key-exchange group " + A.group +
+  " (the only one the load generator offers; `BENCH_GROUP`).")
 w("- **Server CPU per operation** (primary): utime+stime of the server's whole process tree "
   "(`/proc/PID/stat`, workers and threads included), sampled by the load generator when every client "
   "process has finished its warm-up and again when all are done, divided by the operations completed in "
