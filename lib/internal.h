@@ -420,6 +420,8 @@ typedef struct mtls_snap {
 	 * mode, allow list) and host that admitted it: any change builds a
 	 * new snapshot with fresh ticket keys and an empty cache. */
 	int resumption;
+	int psk_ke;           /* TLS 1.3 tickets may resume without (EC)DHE
+	                       * (mtls_ctx_set_tls13_resumption_kex) */
 	mtls_anchors anchors; /* learned intermediates: see anchors.c */
 #if defined(MBEDTLS_SSL_TICKET_C)
 	int ticket_ready;
@@ -531,6 +533,7 @@ struct mtls_ctx {
 	char *alpn;
 	int *suites;       /* mtls_ctx_set_ciphersuites(); NULL: default */
 	int resumption;
+	int psk_ke;        /* mtls_ctx_set_tls13_resumption_kex() */
 	mtls_tkfile *tkfile; /* mtls_ctx_set_ticket_key_file(), re-read by
 	                      * mtls_ctx_reload() */
 	mtls_allow *allow;
