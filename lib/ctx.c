@@ -594,12 +594,17 @@ int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on)
 
 int mtls_ctx_set_tls13_resumption_kex(mtls_ctx *ctx, mtls_tls13_kex kex)
 {
+	const char *why;
 	int client;
 
 	if (ctx == NULL)
 		return MTLS_ERR_INVALID_ARG;
 	begin(ctx);
 	client = ctx->role == MTLS_ROLE_CLIENT;
+	why = !MTLS_HAVE_TLS13 ? "it has no TLS 1.3"
+	      : client         ? "it lacks TLS 1.3 tickets or the psk mode"
+	                       : "a server needs mtls's tuned build (make "
+	                         "MBEDTLS=tuned)";
 	if (kex != MTLS_TLS13_PSK_DHE_KE && kex != MTLS_TLS13_PSK_KE)
 		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
 		                              "TLS 1.3 resumption key exchange "
@@ -610,10 +615,7 @@ int mtls_ctx_set_tls13_resumption_kex(mtls_ctx *ctx, mtls_tls13_kex kex)
 		    &ctx->err, MTLS_ERR_UNSUPPORTED,
 		    "TLS 1.3 resumption without (EC)DHE (psk_ke) is not "
 		    "available with mbedTLS %s: %s", mtls_mbedtls_version(),
-		    !MTLS_HAVE_TLS13 ? "it has no TLS 1.3"
-		    : client ? "it lacks TLS 1.3 tickets or the psk mode"
-		             : "a server needs mtls's tuned build "
-		               "(make MBEDTLS=tuned)"));
+		    why));
 	if (kex == MTLS_TLS13_PSK_KE)
 		mtls__log(MTLS_LOG_WARN, ctx->name,
 		          "WEAKER: TLS 1.3 resumption without (EC)DHE (psk_ke) "
