@@ -405,9 +405,10 @@ MTLS_API int mtls_ctx_set_ticket_key_file(mtls_ctx *ctx, const char *path);
  * a server resumes without one (psk_ke) when the client offers psk_ke and
  * offered it when it got its ticket (OpenSSL: SSL_OP_ALLOW_NO_DHE_KEX,
  * "s_client -allow_no_dhe_kex"; an mtls client set to MTLS_TLS13_PSK_KE):
- * about a twentieth of the server's CPU for that handshake.  Clients that
- * offer psk_dhe_ke only still resume with it, and a ticket that is refused
- * still gets a full handshake (certificates, (EC)DHE).
+ * about a tenth of the server's instructions for that handshake
+ * (bench/levers.md, section 6).  Clients that offer psk_dhe_ke only still
+ * resume with it, and a ticket that is refused still gets a full handshake
+ * (certificates, (EC)DHE).
  *
  * The trade-off: a connection resumed with psk_ke has no forward secrecy.
  * Its keys come from the ticket's secret alone, and the ticket travels
