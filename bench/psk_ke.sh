@@ -49,6 +49,7 @@ wait_port() { # wait_port PORT PID
 family() { # PID and its descendants
     local p=$1 c
     echo "$p"
+    # shellcheck disable=SC2013 # the file holds PIDs separated by spaces
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do family "$c"; done
 }
 
@@ -128,7 +129,7 @@ for row in proxy-psk_dhe_ke proxy-psk_ke nginx; do
         sleep 0.5
         instr=0
         for p in $fam; do
-            for f in "$tmp/cg-$row"/cg."$p".*; do
+            for f in "$tmp/cg-$row/cg.$p".*; do
                 [[ -e $f ]] || continue
                 grep -qxF "$(basename "$f")" <<<"$before" && continue
                 t=$(awk '/^totals:/ {print $2}' "$f")
