@@ -17,7 +17,9 @@
  *              first one's session (10,000 connections in seconds).
  * Options: -h HOST (127.0.0.1), -c N concurrency (processes, one
  * connection each), -d SECONDS, -n MAX operations per process, --tls1.2,
- * --tls1.3, --groups P-256|X25519.
+ * --tls1.3, --groups P-256|X25519, --no-dhe-kex (TLS 1.3: also offer
+ * psk_ke, resumption without (EC)DHE: SSL_OP_ALLOW_NO_DHE_KEX, as
+ * "openssl s_client -allow_no_dhe_kex").
  * Measurement options (full, resume, keepalive, bulk):
  *   -w K          K warm-up operations per process first, not counted (in
  *                 resume mode the first one gets the session to re-offer;
@@ -76,8 +78,9 @@ static struct {
 	const char *hook;
 	int nserver, nside;
 	pid_t server[MAX_WATCH], side[MAX_WATCH];
+	int no_dhe_kex;
 } opt = {"127.0.0.1", NULL, NULL, NULL, "P-256", 0, 1, 0, 5.0, 10000000,
-         0, M_FULL, NULL, 0, 0, {0}, {0}};
+         0, M_FULL, NULL, 0, 0, {0}, {0}, 0};
 
 struct result {
 	uint64_t ok, err, resumed, bytes, nlat;
@@ -151,6 +154,8 @@ static SSL_CTX *make_ctx(void)
 	}
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	if (opt.no_dhe_kex)
+		SSL_CTX_set_options(c, SSL_OP_ALLOW_NO_DHE_KEX);
 	return c;
 }
 
@@ -466,7 +471,7 @@ static void usage(void)
 	        "usage: loadgen -p PORT -m full|resume|keepalive|bulk|idle|idle-resume "
 	        "--ca CA --cert CHAIN --key KEY\n"
 	        "       [-h HOST] [-c N] [-d SECS] [-n MAX] [--tls1.2|--tls1.3] "
-	        "[--groups P-256|X25519]\n"
+	        "[--groups P-256|X25519] [--no-dhe-kex]\n"
 	        "       [-w WARMUP] [--server PID]... [--side PID]... [--hook CMD]\n");
 	exit(2);
 }
@@ -477,7 +482,7 @@ static void parse(int argc, char **argv)
 		{"ca", 1, 0, 'A'},      {"cert", 1, 0, 'C'},   {"key", 1, 0, 'K'},
 		{"tls1.2", 0, 0, '2'},  {"tls1.3", 0, 0, '3'}, {"groups", 1, 0, 'g'},
 		{"server", 1, 0, 'S'},  {"side", 1, 0, 's'},   {"hook", 1, 0, 'H'},
-		{0, 0, 0, 0}};
+		{"no-dhe-kex", 0, 0, 'N'}, {0, 0, 0, 0}};
 	int o;
 
 	while ((o = getopt_long(argc, argv, "h:p:m:c:d:n:w:", lo, NULL)) != -1) {
@@ -505,6 +510,7 @@ static void parse(int argc, char **argv)
 		case '2': opt.version = TLS1_2_VERSION; break;
 		case '3': opt.version = TLS1_3_VERSION; break;
 		case 'g': opt.groups = optarg; break;
+		case 'N': opt.no_dhe_kex = 1; break;
 		case 'm':
 			if (!strcmp(optarg, "full")) opt.mode = M_FULL;
 			else if (!strcmp(optarg, "resume")) opt.mode = M_RESUME;

@@ -399,6 +399,51 @@ MTLS_API int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on);
  * configures ctx; connections may be made meanwhile. */
 MTLS_API int mtls_ctx_set_ticket_key_file(mtls_ctx *ctx, const char *path);
 
+/* TLS 1.3 resumption: CPU against forward secrecy.  By default
+ * (MTLS_TLS13_PSK_DHE_KE) every TLS 1.3 resumption does an (EC)DHE
+ * exchange (psk_dhe_ke), as a full handshake does.  With MTLS_TLS13_PSK_KE
+ * a server resumes without one (psk_ke) when the client offers psk_ke and
+ * offered it when it got its ticket (OpenSSL: SSL_OP_ALLOW_NO_DHE_KEX,
+ * "s_client -allow_no_dhe_kex"; an mtls client set to MTLS_TLS13_PSK_KE):
+ * about a tenth of the server's instructions for that handshake
+ * (bench/levers.md, section 6).  Clients that offer psk_dhe_ke only still
+ * resume with it, and a ticket that is refused still gets a full handshake
+ * (certificates, (EC)DHE).
+ *
+ * The trade-off: a connection resumed with psk_ke has no forward secrecy.
+ * Its keys come from the ticket's secret alone, and the ticket travels
+ * encrypted under the server's session-ticket key, so whoever obtains that
+ * key (from the server's memory, or a shared ticket key file) and has
+ * recorded the traffic can decrypt every connection resumed with psk_ke
+ * from tickets it encrypted.  With the default keys that window is the
+ * key's life: each context snapshot has its own random keys, a key
+ * encrypts new tickets for 12 hours and is kept 12 hours more to open
+ * them, and a reload or setter replaces them all; with
+ * mtls_ctx_set_ticket_key_file() it is as long as a key stays in the
+ * file.  Full handshakes, and psk_dhe_ke resumptions, keep forward
+ * secrecy either way.  Setting MTLS_TLS13_PSK_KE logs a warning.
+ *
+ * Server contexts: the snapshot that opens the ticket decides (the SNI
+ * host's when one matched), so each host has its own setting.  Client
+ * contexts: MTLS_TLS13_PSK_KE offers psk_ke besides psk_dhe_ke; the default
+ * offers psk_dhe_ke only.  Applies to connections made afterwards and, as
+ * any setter, ends the sessions issued before.
+ *
+ * Returns 0, MTLS_ERR_INVALID_ARG (another value), or MTLS_ERR_UNSUPPORTED
+ * with the context unchanged when this build cannot do psk_ke: mbedTLS
+ * without TLS 1.3 (2.28), or, for a server context, an mbedTLS without
+ * mtls's patch "tls13-server-prefer-psk-ke" (stock 3.6 never picks psk_ke
+ * while it can do a certificate handshake; the tuned build, make
+ * MBEDTLS=tuned, has it).  MTLS_TLS13_PSK_DHE_KE is accepted on every build.
+ * Not to be called while another thread configures ctx; connections may be
+ * made meanwhile. */
+typedef enum {
+	MTLS_TLS13_PSK_DHE_KE = 0, /* default: (EC)DHE on every resumption */
+	MTLS_TLS13_PSK_KE = 1      /* resume without (EC)DHE when offered */
+} mtls_tls13_kex;
+MTLS_API int mtls_ctx_set_tls13_resumption_kex(mtls_ctx *ctx,
+                                               mtls_tls13_kex kex);
+
 /* Makes ctx use the trust anchors and CRL already parsed by `from`, shared
  * by reference (10,000 upstreams need not parse the same bundle 10,000
  * times).  Both contexts must have the same role.  ctx then follows the

@@ -222,6 +222,63 @@ void mtls__conf_defaults(mbedtls_ssl_config *conf, int client)
 	(void)conf;
 }
 
+/* What this build can do about psk_ke (see compat.h). */
+#if MTLS_HAVE_TLS13 && \
+    defined(MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_ENABLED) && \
+    defined(MBEDTLS_SSL_SESSION_TICKETS)
+#define MTLS_PSK_KE_CLIENT 1
+#else
+#define MTLS_PSK_KE_CLIENT 0
+#endif
+#if MTLS_PSK_KE_CLIENT && defined(MBEDTLS_SSL_TLS1_3_PSK_KE_PREFERRED)
+#define MTLS_PSK_KE_SERVER 1
+#else
+#define MTLS_PSK_KE_SERVER 0
+#endif
+
+int mtls__psk_ke_supported(int client)
+{
+#if MTLS_PSK_KE_SERVER
+	(void)client;
+	return 1;
+#elif MTLS_PSK_KE_CLIENT
+	return client;
+#else
+	(void)client;
+	return 0;
+#endif
+}
+
+void mtls__conf_tls13_kex(mbedtls_ssl_config *conf, int client, int psk_ke)
+{
+#if MTLS_HAVE_TLS13
+	/* A client offers psk_ke only when asked.  A server keeps every mode
+	 * enabled (mbedTLS's default): whether a ticket may resume without
+	 * (EC)DHE is decided per snapshot, when it is opened
+	 * (mtls__session_forbid_psk_ke), so that an SNI host's own setting
+	 * holds on a listener whose configuration is shared. */
+	mbedtls_ssl_conf_tls13_key_exchange_modes(
+	    conf, client && !psk_ke
+	              ? MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ALL
+	              : MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_ALL);
+#else
+	(void)conf;
+	(void)client;
+	(void)psk_ke;
+#endif
+}
+
+void mtls__session_forbid_psk_ke(mbedtls_ssl_session *session)
+{
+#if MTLS_HAVE_TLS13 && defined(MBEDTLS_SSL_SESSION_TICKETS)
+	if (session->MBEDTLS_PRIVATE(tls_version) == MBEDTLS_SSL_VERSION_TLS1_3)
+		session->MBEDTLS_PRIVATE(ticket_flags) &=
+		    (uint8_t)~MBEDTLS_SSL_TLS1_3_TICKET_ALLOW_PSK_RESUMPTION;
+#else
+	(void)session;
+#endif
+}
+
 int mtls__ssl_version(const mbedtls_ssl_context *ssl)
 {
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000

@@ -67,6 +67,20 @@ void mtls__conf_defaults(mbedtls_ssl_config *conf, int client);
  * signature list puts RSA-PSS last, see compat.c). */
 void mtls__conf_policy(mbedtls_ssl_config *conf, const int *suites,
                        int client);
+/* TLS 1.3 resumption without (EC)DHE (psk_ke).  Whether this build can
+ * honour mtls_ctx_set_tls13_resumption_kex(MTLS_TLS13_PSK_KE) for the role:
+ * a client needs TLS 1.3 with tickets and the psk mode; a server also
+ * needs mbedTLS patched to prefer psk_ke (tuned patch 0006, which defines
+ * MBEDTLS_SSL_TLS1_3_PSK_KE_PREFERRED): stock 3.6 never picks psk_ke while
+ * certificate handshakes are enabled. */
+int mtls__psk_ke_supported(int client);
+/* The TLS 1.3 key exchange modes of a configuration: a client offers
+ * psk_ke only with psk_ke set; a server enables every mode and decides per
+ * ticket (below).  No-op without TLS 1.3. */
+void mtls__conf_tls13_kex(mbedtls_ssl_config *conf, int client, int psk_ke);
+/* Takes psk_ke out of what a TLS 1.3 session from a ticket may resume
+ * with (its ticket flags); no-op for other sessions and builds. */
+void mtls__session_forbid_psk_ke(mbedtls_ssl_session *session);
 /* The negotiated version as 0x0303 / 0x0304, 0 before the handshake. */
 int mtls__ssl_version(const mbedtls_ssl_context *ssl);
 /* The protocol version a session (from a ticket or the cache) was made

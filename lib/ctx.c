@@ -592,6 +592,39 @@ int mtls_ctx_set_session_resumption(mtls_ctx *ctx, int on)
 	return 0;
 }
 
+int mtls_ctx_set_tls13_resumption_kex(mtls_ctx *ctx, mtls_tls13_kex kex)
+{
+	const char *why;
+	int client;
+
+	if (ctx == NULL)
+		return MTLS_ERR_INVALID_ARG;
+	begin(ctx);
+	client = ctx->role == MTLS_ROLE_CLIENT;
+	why = !MTLS_HAVE_TLS13 ? "it has no TLS 1.3"
+	      : client         ? "it lacks TLS 1.3 tickets or the psk mode"
+	                       : "a server needs mtls's tuned build (make "
+	                         "MBEDTLS=tuned)";
+	if (kex != MTLS_TLS13_PSK_DHE_KE && kex != MTLS_TLS13_PSK_KE)
+		return finish(ctx, mtls__fail(&ctx->err, MTLS_ERR_INVALID_ARG,
+		                              "TLS 1.3 resumption key exchange "
+		                              "must be MTLS_TLS13_PSK_DHE_KE or "
+		                              "MTLS_TLS13_PSK_KE"));
+	if (kex == MTLS_TLS13_PSK_KE && !mtls__psk_ke_supported(client))
+		return finish(ctx, mtls__fail(
+		    &ctx->err, MTLS_ERR_UNSUPPORTED,
+		    "TLS 1.3 resumption without (EC)DHE (psk_ke) is not "
+		    "available with mbedTLS %s: %s", mtls_mbedtls_version(),
+		    why));
+	if (kex == MTLS_TLS13_PSK_KE)
+		mtls__log(MTLS_LOG_WARN, ctx->name,
+		          "WEAKER: TLS 1.3 resumption without (EC)DHE (psk_ke) "
+		          "enabled: resumed connections have no forward secrecy "
+		          "(a stolen session-ticket key decrypts them)");
+	CHANGE(ctx, ctx->psk_ke = kex == MTLS_TLS13_PSK_KE);
+	return 0;
+}
+
 int mtls_ctx_share_trust(mtls_ctx *ctx, const mtls_ctx *from)
 {
 	mtls_ctx *src = (mtls_ctx *)from, *next;

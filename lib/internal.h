@@ -476,6 +476,8 @@ typedef struct mtls_snap {
 	 * mode, allow list) and host that admitted it: any change builds a
 	 * new snapshot with fresh ticket keys and an empty cache. */
 	int resumption;
+	int psk_ke;           /* TLS 1.3 tickets may resume without (EC)DHE
+	                       * (mtls_ctx_set_tls13_resumption_kex) */
 	mtls_anchors anchors; /* learned intermediates: see anchors.c */
 #if MTLS_HAVE_SIGCACHE
 	mtls_sigcache sigcache; /* verified signatures: see sigcache.c */
@@ -596,6 +598,7 @@ struct mtls_ctx {
 	char *alpn;
 	int *suites;       /* mtls_ctx_set_ciphersuites(); NULL: default */
 	int resumption;
+	int psk_ke;        /* mtls_ctx_set_tls13_resumption_kex() */
 	mtls_tkfile *tkfile; /* mtls_ctx_set_ticket_key_file(), re-read by
 	                      * mtls_ctx_reload() */
 	mtls_allow *allow;

@@ -309,6 +309,10 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session,
 		          "version than the handshake's");
 		ret = MBEDTLS_ERR_SSL_INVALID_MAC;
 	}
+	if (ret == 0 && !s->psk_ke)
+		/* psk_ke is this snapshot's (the SNI host's) decision, not
+		 * the listener configuration's */
+		mtls__session_forbid_psk_ke(session);
 	if (ret == 0)
 		mtls__mark_resumed(s);
 #if MTLS_HAVE_TLS13
@@ -498,6 +502,8 @@ static int build(mtls_ctx *ctx, mtls_snap **out, mtls_err *e)
 	s->tls_min = ctx->tls_min;
 	s->tls_max = ctx->tls_max;
 	mtls__conf_defaults(&s->conf, client);
+	s->psk_ke = ctx->psk_ke;
+	mtls__conf_tls13_kex(&s->conf, client, s->psk_ke);
 	if (ctx->suites != NULL &&
 	    (s->suites = mtls__suites_dup(ctx->suites)) == NULL) {
 		ret = mtls__fail(e, MTLS_ERR_NO_MEMORY, "out of memory");

@@ -13,6 +13,13 @@
 #     list that still admits the client) resumes neither
 #   -t: a key file of the wrong size names FILE:LINE and the file; a key file
 #     readable by others is warned about
+#   tls13_resumption psk_ke (TLS 1.3, s_client -trace): warned about at start;
+#     s_client -allow_no_dhe_kex resumes with a ServerHello without key_share,
+#     a default s_client (psk_dhe_ke only) resumes with one, a proxy left at
+#     the default (same keys) resumes the psk_ke proxy's tickets with
+#     psk_dhe_ke, a psk_ke proxy with another client policy refuses them
+#     (full handshake); on a build without the patch the listen block is
+#     refused with the reason
 # Every process started here is killed by PID on exit; every wait is bounded.
 set -uo pipefail
 build=${1:?usage: tests/test_proxy_tickets.sh BUILD_DIR}
@@ -156,6 +163,74 @@ for ver in tls1_2 tls1_3; do
 	check "$ver: [B]: B's session resumes (${r//$'\n'/ })" \
 		[ "$r" = "Reused"$'\n'"echo" ]
 done
+
+# ---- tls13_resumption psk_ke -------------------------------------------------
+# conn13 PORT OUT SESS_IN|"" [EXTRA...]: a TLS 1.3 connection traced; prints
+# "New"/"Reused", "echo", then the ServerHello's extensions among key_share
+# and pre_shared_key.
+conn13() {
+	local port=$1 out=$2 in=$3 o
+	shift 3
+	local args=(-connect "127.0.0.1:$port" -tls1_3 -CAfile "$pki/ca.crt"
+		-cert "$pki/client-ec.crt" -key "$pki/client-ec.key"
+		-cert_chain "$pki/int.crt" -servername localhost -ign_eof
+		-sess_out "$out" -trace -msgfile "$out.trace" "$@")
+	[ -n "$in" ] && args+=(-sess_in "$in")
+	o=$(printf 'ping\n' | timeout 20 openssl s_client "${args[@]}" 2>&1)
+	grep -Eo '^(New|Reused), TLSv1\.[23]' <<<"$o" | head -1 | cut -d, -f1
+	grep -qx ping <<<"$o" && echo echo
+	# the first ServerHello's extensions (a HelloRetryRequest would be
+	# a ServerHello too: none is expected here)
+	awk '/^ *ServerHello,/ { on = 1; next } on && /Record/ { exit }
+		on && /extension_type=(key_share|psk)\(/ {
+			sub(/.*extension_type=/, ""); sub(/\(.*/, "")
+			print $0 == "psk" ? "pre_shared_key" : $0 }' \
+		"$out.trace"
+}
+p4=$(free_port) p5=$(free_port) p6=$(free_port)
+conf "$p4" "tls13_resumption psk_ke" >"$work/psk.conf"
+out=$("$proxy" -t -c "$work/psk.conf" 2>&1)
+if grep -q "is not available" <<<"$out"; then
+	# 2.28, stock 3.6: refused, with the reason and the line
+	check "no psk_ke in this build: tls13_resumption psk_ke refused with the reason" \
+		grep -q "psk.conf:6: TLS 1.3 resumption without (EC)DHE (psk_ke) is not available with mbedTLS" <<<"$out"
+	check "no psk_ke in this build: and its listen block skipped" \
+		grep -q "listen 127.0.0.1:$p4 skipped" <<<"$out"
+else
+	check "psk_ke: -t warns that forward secrecy is lost" \
+		grep -q "psk.conf:6: WARNING: tls13_resumption psk_ke: .*no forward secrecy" <<<"$out"
+	start psk "$p4" "tls13_resumption psk_ke"
+	start dhe "$p5"
+	start psk3 "$p6" "tls13_resumption psk_ke" \
+		"allow_uri spiffe://example.org/ns/test/sa/client"
+	check "psk_ke: start-up warns that forward secrecy is lost" \
+		grep -q "psk.conf:6: WARNING: tls13_resumption psk_ke: .*no forward secrecy" "$work/psk.log"
+	r=$(conn13 "$p4" "$work/k1" "")
+	check "psk_ke: first connection is a full handshake with a key share (${r//$'\n'/ })" \
+		[ "$r" = "New"$'\n'"echo"$'\n'"key_share" ]
+	r=$(conn13 "$p4" "$work/x" "$work/k1")
+	check "psk_ke: default s_client (psk_dhe_ke only) resumes with a key share (${r//$'\n'/ })" \
+		[ "$r" = "Reused"$'\n'"echo"$'\n'"key_share"$'\n'"pre_shared_key" ]
+	r=$(conn13 "$p4" "$work/k2" "" -allow_no_dhe_kex)
+	check "psk_ke: -allow_no_dhe_kex, full handshake (${r//$'\n'/ })" \
+		[ "$r" = "New"$'\n'"echo"$'\n'"key_share" ]
+	r=$(conn13 "$p4" "$work/x" "$work/k2" -allow_no_dhe_kex)
+	check "psk_ke: -allow_no_dhe_kex resumes without a key share (${r//$'\n'/ })" \
+		[ "$r" = "Reused"$'\n'"echo"$'\n'"pre_shared_key" ]
+	r=$(conn13 "$p5" "$work/x" "$work/k2" -allow_no_dhe_kex)
+	check "psk_ke: its ticket on a default proxy sharing its keys resumes with psk_dhe_ke (${r//$'\n'/ })" \
+		[ "$r" = "Reused"$'\n'"echo"$'\n'"key_share"$'\n'"pre_shared_key" ]
+	r=$(conn13 "$p6" "$work/x" "$work/k2" -allow_no_dhe_kex)
+	check "psk_ke: refused by a psk_ke proxy with another client policy, full handshake (${r//$'\n'/ })" \
+		[ "$r" = "New"$'\n'"echo"$'\n'"key_share" ]
+	r=$(conn13 "$p5" "$work/k3" "" -allow_no_dhe_kex)
+	r=$(conn13 "$p5" "$work/x" "$work/k3" -allow_no_dhe_kex)
+	check "default proxy: -allow_no_dhe_kex still resumes with psk_dhe_ke (${r//$'\n'/ })" \
+		[ "$r" = "Reused"$'\n'"echo"$'\n'"key_share"$'\n'"pre_shared_key" ]
+fi
+out=$(conf "$p4" "tls13_resumption none" >"$work/badkex.conf"; "$proxy" -t -c "$work/badkex.conf" 2>&1)
+check "-t: tls13_resumption with another value is named with its line" \
+	grep -q "badkex.conf:6: tls13_resumption is psk_dhe_ke or psk_ke" <<<"$out"
 
 # -t and file problems
 head -c 10 /dev/urandom >"$work/short"

@@ -310,6 +310,264 @@ static void test_tls13_age_restated(void **state)
 #endif
 }
 
+/* ---- TLS 1.3 resumption without (EC)DHE (psk_ke) -------------------------- */
+
+/* The client's transport, keeping the first bytes the server sent: its
+ * ServerHello is in clear. */
+typedef struct tap {
+	int fd;
+	unsigned char in[4096];
+	size_t n_in;
+} tap;
+
+static ssize_t tap_send(void *user, const void *buf, size_t len)
+{
+	tap *t = user;
+	ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
+
+	return n >= 0 ? n : -1;
+}
+
+static ssize_t tap_recv(void *user, void *buf, size_t len)
+{
+	tap *t = user;
+	ssize_t n = recv(t->fd, buf, len, 0);
+
+	if (n > 0 && t->n_in < sizeof(t->in)) {
+		size_t k = (size_t)n < sizeof(t->in) - t->n_in
+		               ? (size_t)n
+		               : sizeof(t->in) - t->n_in;
+		memcpy(t->in + t->n_in, buf, k);
+		t->n_in += k;
+	}
+	return n >= 0 ? n : -1;
+}
+
+#define SH_KEY_SHARE 1
+#define SH_PSK 2
+/* The extensions of the ServerHello at the start of what the client read:
+ * SH_KEY_SHARE, SH_PSK; -1 when it is not a well-formed ServerHello. */
+static int server_hello_exts(const tap *t)
+{
+	const unsigned char *p = t->in, *stop;
+	size_t n, ext_len;
+	int found = 0;
+
+	/* record header, handshake header, version, random */
+	if (t->n_in < 5 + 4 + 2 + 32 + 1 || p[0] != 0x16 || p[5] != 0x02)
+		return -1;
+	stop = p + 5 + ((size_t)p[3] << 8 | p[4]);
+	if (stop > p + t->n_in)
+		return -1;
+	p += 5 + 4 + 2 + 32;
+	n = *p++;
+	if (p + n + 2 + 1 + 2 > stop)
+		return -1;
+	p += n + 2 + 1;
+	ext_len = (size_t)p[0] << 8 | p[1];
+	p += 2;
+	if (p + ext_len > stop)
+		return -1;
+	stop = p + ext_len;
+	while (p + 4 <= stop) {
+		unsigned type = (unsigned)p[0] << 8 | p[1];
+		size_t len = (size_t)p[2] << 8 | p[3];
+		if (p + 4 + len > stop)
+			return -1;
+		found |= type == 51 ? SH_KEY_SHARE : type == 41 ? SH_PSK : 0;
+		p += 4 + len;
+	}
+	return p == stop ? found : -1;
+}
+
+/* One connection from c to s (name: SNI) with "ping" echoed: whether the
+ * server resumed, and the ServerHello's extensions in *exts. */
+static int psk_conn(mtls_ctx *s, mtls_ctx *c, const char *name, int *exts)
+{
+	tap t;
+	pair p;
+
+	memset(&t, 0, sizeof(t));
+	pair_open(&p, s);
+	t.fd = p.cli.fd;
+	p.cli.ctx = c;
+	p.cli.conn = mtls_conn_new_io(c, tap_send, tap_recv, &t, name);
+	assert_non_null(p.cli.conn);
+	p.cli.hs = mtls_handshake(p.cli.conn);
+	if (p.cli.hs == 0) {
+		p.cli.resumed = mtls_conn_resumed(p.cli.conn);
+		(void)pair_echo(&p, "ping");
+		/* ends the server's echo loop after its tickets were read */
+	} else {
+		end_error(&p.cli);
+	}
+	pair_close(&p);
+	if (p.cli.hs != 0 || p.srv.hs != 0 || strcmp(p.srv.data, "ping") != 0 ||
+	    p.cli.resumed != p.srv.resumed) {
+		dump_pair(&p);
+		fail_msg("connection failed, or the ends disagree on "
+		         "resumption (client %d, server %d)", p.cli.resumed,
+		         p.srv.resumed);
+	}
+	/* resumed or not, the server knows the client */
+	assert_int_equal(p.srv.verify, 0);
+	assert_string_equal(p.srv.peer.uri[0], CLIENT_URI);
+	*exts = server_hello_exts(&t);
+	return p.srv.resumed;
+}
+
+/* A fresh full handshake, then a second connection: 1 + its ServerHello
+ * extensions if resumed, 0 if not. */
+static int resume_exts(mtls_ctx *first, mtls_ctx *second, int client_psk_ke,
+                       const char *name)
+{
+	mtls_ctx *c = default_client(MTLS_TLS1_3);
+	int exts, r;
+
+	if (client_psk_ke)
+		check_ok(c, mtls_ctx_set_tls13_resumption_kex(
+		                c, MTLS_TLS13_PSK_KE));
+	if (strcmp(name, "localhost") != 0)
+		check_ok(c, mtls_ctx_insecure_skip_verify(c));
+	assert_int_equal(psk_conn(first, c, name, &exts), 0);
+	assert_int_equal(exts, SH_KEY_SHARE); /* a full handshake */
+	r = psk_conn(second, c, name, &exts);
+	mtls_ctx_free(c);
+	return r ? 1 + exts : 0;
+}
+
+/* Whether a server here can resume with psk_ke (test_psk_ke_setter checks
+ * the refusal where it cannot); skips the test if not. */
+static void need_psk_ke_server(void)
+{
+	mtls_ctx *s;
+	int ok;
+
+	if (!have_tls13())
+		skip();
+	s = mtls_ctx_new(MTLS_ROLE_SERVER);
+	assert_non_null(s);
+	ok = mtls_ctx_set_tls13_resumption_kex(s, MTLS_TLS13_PSK_KE) == 0;
+	mtls_ctx_free(s);
+	if (!ok) {
+		print_message("  (server psk_ke needs the tuned mbedTLS: "
+		              "skipping)\n");
+		skip();
+	}
+}
+
+#define RESUMED_DHE (1 + (SH_KEY_SHARE | SH_PSK))
+#define RESUMED_PSK_KE (1 + SH_PSK)
+
+static void test_psk_ke_setter(void **state)
+{
+	mtls_ctx *s = mtls_ctx_new(MTLS_ROLE_SERVER);
+	mtls_ctx *c = mtls_ctx_new(MTLS_ROLE_CLIENT);
+	int srv_ok = 0, cli_ok = 0;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(c);
+#if MTLS_HAVE_TLS13
+	cli_ok = 1;
+#if defined(MBEDTLS_SSL_TLS1_3_PSK_KE_PREFERRED)
+	srv_ok = 1;
+#endif
+#endif
+	assert_int_equal(mtls_ctx_set_tls13_resumption_kex(
+	                     s, (mtls_tls13_kex)7),
+	                 MTLS_ERR_INVALID_ARG);
+	assert_non_null(mtls_ctx_error(s));
+	assert_int_equal(mtls_ctx_set_tls13_resumption_kex(NULL,
+	                                                   MTLS_TLS13_PSK_KE),
+	                 MTLS_ERR_INVALID_ARG);
+	/* the default is accepted everywhere */
+	check_ok(s, mtls_ctx_set_tls13_resumption_kex(s, MTLS_TLS13_PSK_DHE_KE));
+	check_ok(c, mtls_ctx_set_tls13_resumption_kex(c, MTLS_TLS13_PSK_DHE_KE));
+	assert_int_equal(mtls_ctx_set_tls13_resumption_kex(s, MTLS_TLS13_PSK_KE),
+	                 srv_ok ? 0 : MTLS_ERR_UNSUPPORTED);
+	if (!srv_ok) {
+		assert_non_null(strstr(mtls_ctx_error(s), "psk_ke"));
+		assert_non_null(strstr(mtls_ctx_error(s), "not available"));
+		/* unchanged: still the default */
+		assert_int_equal(s->psk_ke, 0);
+	}
+	assert_int_equal(mtls_ctx_set_tls13_resumption_kex(c, MTLS_TLS13_PSK_KE),
+	                 cli_ok ? 0 : MTLS_ERR_UNSUPPORTED);
+	assert_int_equal(c->psk_ke, cli_ok);
+	mtls_ctx_free(s);
+	mtls_ctx_free(c);
+}
+
+/* psk_ke when both ends want it, psk_dhe_ke otherwise; identity kept. */
+static void test_psk_ke_resumption(void **state)
+{
+	mtls_ctx *s, *dhe;
+
+	(void)state;
+	need_psk_ke_server();
+	s = default_server(MTLS_TLS1_3);
+	dhe = default_server(MTLS_TLS1_3);
+	check_ok(s, mtls_ctx_set_tls13_resumption_kex(s, MTLS_TLS13_PSK_KE));
+	assert_int_equal(resume_exts(s, s, 1, "localhost"), RESUMED_PSK_KE);
+	/* a client that offers psk_dhe_ke only (the default) */
+	assert_int_equal(resume_exts(s, s, 0, "localhost"), RESUMED_DHE);
+	/* a server left at the default, a client offering both */
+	assert_int_equal(resume_exts(dhe, dhe, 1, "localhost"), RESUMED_DHE);
+	/* switched back off: a new snapshot, psk_dhe_ke again */
+	check_ok(s, mtls_ctx_set_tls13_resumption_kex(s, MTLS_TLS13_PSK_DHE_KE));
+	assert_int_equal(resume_exts(s, s, 1, "localhost"), RESUMED_DHE);
+	mtls_ctx_free(dhe);
+	mtls_ctx_free(s);
+}
+
+/* Under psk_ke, tickets stay bound to their policy and host; each SNI
+ * host decides for its own tickets. */
+static void test_psk_ke_bound(void **state)
+{
+	char *dir, *k;
+	mtls_ctx *s1, *s2, *l, *h;
+
+	(void)state;
+	need_psk_ke_server();
+	dir = make_tmpdir();
+	k = key_file(dir, "k", "A");
+	s1 = keyed_server(MTLS_TLS1_3, k);
+	s2 = keyed_server(MTLS_TLS1_3, k);
+	check_ok(s1, mtls_ctx_set_tls13_resumption_kex(s1, MTLS_TLS13_PSK_KE));
+	check_ok(s2, mtls_ctx_set_tls13_resumption_kex(s2, MTLS_TLS13_PSK_KE));
+	/* two instances sharing keys: psk_ke across them */
+	assert_int_equal(resume_exts(s1, s2, 1, "localhost"), RESUMED_PSK_KE);
+	/* another policy: refused, a full handshake */
+	check_ok(s2, mtls_ctx_allow_peer(s2, MTLS_ALLOW_URI, CLIENT_URI));
+	assert_int_equal(resume_exts(s1, s2, 1, "localhost"), 0);
+	mtls_ctx_free(s2);
+	/* another host's certificate: refused */
+	s2 = mk_server(MTLS_TLS1_3, "server-rsa.crt", "server-rsa.key", CA);
+	check_ok(s2, mtls_ctx_set_ticket_key_file(s2, k));
+	check_ok(s2, mtls_ctx_set_tls13_resumption_kex(s2, MTLS_TLS13_PSK_KE));
+	assert_int_equal(resume_exts(s1, s2, 1, "h.example.com"), 0);
+	/* SNI: a listener at the default with a psk_ke host; then the
+	 * other way round */
+	l = default_server(MTLS_TLS1_3);
+	check_ok(l, mtls_ctx_add_host(l, "h.example.com", s2));
+	assert_int_equal(resume_exts(l, l, 1, "h.example.com"), RESUMED_PSK_KE);
+	assert_int_equal(resume_exts(l, l, 1, "localhost"), RESUMED_DHE);
+	mtls_ctx_free(l);
+	l = default_server(MTLS_TLS1_3);
+	check_ok(l, mtls_ctx_set_tls13_resumption_kex(l, MTLS_TLS13_PSK_KE));
+	h = mk_server(MTLS_TLS1_3, "server-rsa.crt", "server-rsa.key", CA);
+	check_ok(l, mtls_ctx_add_host(l, "h.example.com", h));
+	assert_int_equal(resume_exts(l, l, 1, "h.example.com"), RESUMED_DHE);
+	assert_int_equal(resume_exts(l, l, 1, "localhost"), RESUMED_PSK_KE);
+	mtls_ctx_free(h);
+	mtls_ctx_free(l);
+	mtls_ctx_free(s2);
+	mtls_ctx_free(s1);
+	free(k);
+	rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +577,9 @@ int main(void)
 	    VTEST(test_host_bound),
 	    cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_tls13_age_restated),
+	    cmocka_unit_test(test_psk_ke_setter),
+	    cmocka_unit_test(test_psk_ke_resumption),
+	    cmocka_unit_test(test_psk_ke_bound),
 	};
 
 	pki_dir();

@@ -431,6 +431,15 @@ static int listen_directive(struct parser *p, char **w, int n)
 		return set_path(p, &l->ticket_key, &l->ticket_key_line, w[0],
 		                w[1]);
 	}
+	if (strcmp(w[0], "tls13_resumption") == 0) {
+		if (n != 2 || (strcmp(w[1], "psk_ke") != 0 &&
+		               strcmp(w[1], "psk_dhe_ke") != 0))
+			return fail(p, p->line,
+			            "tls13_resumption is psk_dhe_ke or psk_ke");
+		l->psk_ke = strcmp(w[1], "psk_ke") == 0;
+		l->psk_ke_line = p->line;
+		return 0;
+	}
 	if (strcmp(w[0], "unknown_host") == 0) {
 		if (n != 2 || (strcmp(w[1], "refuse") != 0 &&
 		               strcmp(w[1], "default") != 0))

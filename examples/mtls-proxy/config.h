@@ -121,6 +121,8 @@ struct pxy_listen {
 	int max_conns_line;
 	char *ticket_key;         /* session_ticket_key FILE, or NULL */
 	int ticket_key_line;
+	int psk_ke;               /* tls13_resumption psk_ke: 1 */
+	int psk_ke_line;          /* 0: not set (psk_dhe_ke) */
 	int skipped;              /* tlsctx.c: not opened (see there) */
 	mtls_ctx *ctx;            /* server context, built later */
 	int fd;                   /* listening socket, -1 before */

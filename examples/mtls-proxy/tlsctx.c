@@ -82,6 +82,21 @@ static int ctx_ticket_key(const struct pxy_config *cfg,
 	return 0;
 }
 
+/* A listen block's tls13_resumption psk_ke, on its default host and on
+ * each SNI host; refused (with the library's reason) where this build
+ * cannot do it. */
+static int ctx_resumption_kex(const struct pxy_config *cfg,
+                              const struct pxy_listen *l, mtls_ctx *ctx,
+                              char *err, size_t errlen)
+{
+	int rc;
+
+	if (l->psk_ke &&
+	    (rc = mtls_ctx_set_tls13_resumption_kex(ctx, MTLS_TLS13_PSK_KE)))
+		return ctx_fail(cfg, l->psk_ke_line, ctx, rc, err, errlen);
+	return 0;
+}
+
 /* Protocol versions and ALPN, shared by listen blocks and upstreams. */
 static int ctx_common(const struct pxy_config *cfg, mtls_ctx *ctx, int tmin,
                       int tmax, int tline, const char *alpn, int aline,
@@ -177,10 +192,18 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 	if (l->ctx == NULL ||
 	    ctx_common(cfg, l->ctx, l->tls_min, l->tls_max, l->tls_line,
 	               l->alpn, l->alpn_line, err, sizeof(err)) != 0 ||
-	    ctx_ticket_key(cfg, l, l->ctx, err, sizeof(err)) != 0) {
+	    ctx_ticket_key(cfg, l, l->ctx, err, sizeof(err)) != 0 ||
+	    ctx_resumption_kex(cfg, l, l->ctx, err, sizeof(err)) != 0) {
 		problem(pr, "%s (listen %s skipped)", err, l->addr.text);
 		goto skip;
 	}
+	if (l->psk_ke)
+		pxy_log(MTLS_LOG_WARN, "%s:%d: WARNING: tls13_resumption "
+		        "psk_ke: TLS 1.3 sessions resumed on listen %s have no "
+		        "forward secrecy (whoever obtains a session-ticket key "
+		        "can decrypt the recorded traffic of the sessions "
+		        "resumed with its tickets); psk_dhe_ke is the default",
+		        cfg->path, l->psk_ke_line, l->addr.text);
 	for (i = 0; i < l->n_hosts; i++) {
 		struct pxy_server *h = &l->hosts[i];
 		mtls_ctx *hc;
@@ -204,7 +227,8 @@ static void setup_listen(struct pxy_config *cfg, struct pxy_listen *l,
 		                h->tls_line ? h->tls_max : l->tls_max,
 		                h->tls_line ? h->tls_line : l->tls_line,
 		                l->alpn, l->alpn_line, err, sizeof(err)) != 0 ||
-		     ctx_ticket_key(cfg, l, hc, err, sizeof(err)) != 0)) {
+		     ctx_ticket_key(cfg, l, hc, err, sizeof(err)) != 0 ||
+		     ctx_resumption_kex(cfg, l, hc, err, sizeof(err)) != 0)) {
 			mtls_ctx_free(hc);
 			hc = NULL;
 		}
