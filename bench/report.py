@@ -10,7 +10,7 @@ ap = argparse.ArgumentParser()
 for a in ("results", "scale", "out", "chart", "machine", "versions", "command", "duration", "reps",
           "nidle", "nbig", "smoke", "quick", "commit", "load"):
     ap.add_argument("--" + a, required=True)
-ap.add_argument("--group", default="P-256")  # the key-exchange group offered
+ap.add_argument("--group", default="X25519")  # the key-exchange group offered
 ap.add_argument("--date", default="")  # of the run, when re-rendering its results.tsv later
 A = ap.parse_args()
 BASE = "nginx-stream"
