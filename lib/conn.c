@@ -68,8 +68,8 @@ struct mtls_conn {
 	int chain_len;           /* certificates in the verified chain */
 	/* Strings below are allocated when set, not arrays of their maximum
 	 * size: every idle connection holds them (bench/levers.md, memory). */
+	int ip_target;           /* client: the name checked is an IP address */
 	char *peer_subject;      /* the leaf's subject, for messages, or NULL */
-	int ip_target;
 	char *target;            /* client: the name checked */
 	char *sni;               /* server: the name the client sent, or NULL */
 	char *host;              /* server: the SNI host that judged, NULL or
@@ -87,8 +87,8 @@ struct mtls_conn {
 	                          * listener holds it), else NULL */
 	/* outgoing records, followed to see the plaintext alerts we send */
 	unsigned char out_hdr[5];
-	size_t out_hdr_got, out_left, out_len, out_got;
 	unsigned char out_body[2];
+	size_t out_hdr_got, out_left, out_len, out_got;
 	/* the top of the peer's chain, when nothing we trust issued it */
 	int top_seen;            /* flagged "not trusted" at the top */
 	int top_self;            /* ... a self-issued (root) certificate */
