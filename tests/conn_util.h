@@ -18,6 +18,8 @@
 #include "common.h"
 #include "internal.h" /* mbedTLS headers, mtls__sha256, test hooks */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -616,6 +618,50 @@ static inline void pair_open(pair *p, mtls_ctx *sctx)
 	assert_int_equal(pthread_create(&p->thread, NULL, server_main,
 	                                &p->srv), 0);
 	p->running = 1;
+}
+
+/* A loopback TCP listener on an ephemeral port whose thread serves one
+ * connection on `ctx` as server_main (for real peers: openssl s_client). */
+typedef struct tcp_srv {
+	int lfd;
+	int port;
+	end e;
+	pthread_t thread;
+} tcp_srv;
+
+/* Accepts one connection (bounded wait) and serves it as server_main. */
+static inline void *tcp_main(void *arg)
+{
+	tcp_srv *t = arg;
+	struct pollfd pfd = {.fd = t->lfd, .events = POLLIN};
+
+	t->e.hs = MTLS_ERR_IO;
+	if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) != 1)
+		return NULL;
+	t->e.fd = accept(t->lfd, NULL, NULL);
+	if (t->e.fd < 0)
+		return NULL;
+	set_timeouts(t->e.fd);
+	server_main(&t->e);
+	close(t->e.fd);
+	return NULL;
+}
+
+static inline void tcp_open(tcp_srv *t, mtls_ctx *ctx)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+
+	memset(t, 0, sizeof(*t));
+	t->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(t->lfd >= 0);
+	assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(t->lfd, 1), 0);
+	assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&a, &alen), 0);
+	t->port = ntohs(a.sin_port);
+	t->e.ctx = ctx;
+	assert_int_equal(pthread_create(&t->thread, NULL, tcp_main, t), 0);
 }
 
 /* The client side's handshake (p->cli.use_io may be set before). */

@@ -223,48 +223,6 @@ static void test_client_side(void **state)
 
 /* ---- openssl s_client over loopback TCP ------------------------------------ */
 
-typedef struct tcp_srv {
-	int lfd;
-	int port;
-	end e;
-	pthread_t thread;
-} tcp_srv;
-
-/* Accepts one connection (bounded wait) and serves it as server_main. */
-static void *tcp_main(void *arg)
-{
-	tcp_srv *t = arg;
-	struct pollfd pfd = {.fd = t->lfd, .events = POLLIN};
-
-	t->e.hs = MTLS_ERR_IO;
-	if (poll(&pfd, 1, IO_TIMEOUT_S * 1000) != 1)
-		return NULL;
-	t->e.fd = accept(t->lfd, NULL, NULL);
-	if (t->e.fd < 0)
-		return NULL;
-	set_timeouts(t->e.fd);
-	server_main(&t->e);
-	close(t->e.fd);
-	return NULL;
-}
-
-static void tcp_open(tcp_srv *t, mtls_ctx *ctx)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof(a);
-
-	memset(t, 0, sizeof(*t));
-	t->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(t->lfd >= 0);
-	assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(t->lfd, 1), 0);
-	assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&a, &alen), 0);
-	t->port = ntohs(a.sin_port);
-	t->e.ctx = ctx;
-	assert_int_equal(pthread_create(&t->thread, NULL, tcp_main, t), 0);
-}
-
 /* openssl s_client, TLS 1.2 only, offering only `cipher`, with the
  * client-ec pair; its exit status (0: handshake done). */
 static int s_client(tcp_srv *t, const char *cipher, const char *cert,
